@@ -1,0 +1,104 @@
+# mixfs - a mix-job manager seen as a FUSE filesystem.
+#
+#   make              build ./mixfs
+#   make test         install missing Debian packages (as root), build under
+#                     ASan/UBSan, run the unit and integration tests
+#   make demo         render a demo session, mount it, mix it, show it
+#   make bench        benchmarks against peers measured in the same run
+#   make install      PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SBINDIR ?= /sbin
+
+PKGS := fuse3 libcjson uuid sndfile libebur128 soxr fftw3f
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wwrite-strings -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla \
+	-Wundef -Wcast-qual
+CFLAGS ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -Iinclude $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+LIBS = $(PKG_LIBS) -lm -lpthread
+
+# SANITIZE=address,undefined builds everything with those sanitizers.
+ifdef SANITIZE
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+B ?= build/rel
+LIB_SRC := $(sort $(wildcard src/util/*.c src/job/*.c src/core/*.c src/audio/*.c src/fs/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all deps test check unit integration demo bench install uninstall clean check-layers
+
+all: mixfs
+
+mixfs: $(B)/mixfs
+	cp $< $@
+
+$(B)/mixfs: $(B)/src/main.o $(B)/libmixfs.a
+	@echo "LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/libmixfs.a: $(LIB_OBJ)
+	@$(AR) rcs $@ $^
+
+$(B)/%.o: %.c $(wildcard include/mixfs/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(B)/libmixfs.a
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
+		$(B)/libmixfs.a $(LIBS) $(shell pkg-config --libs cmocka)
+
+deps:
+	@tools/deps.sh build
+
+# The test build: everything under ASan and UBSan, in its own folder.
+test:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory check B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g"
+
+check: check-layers unit integration
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+integration: $(B)/mixfs
+	@MIXFS=$(abspath $(B)/mixfs) tests/integration/run.sh
+
+check-layers:
+	@tools/check-layers.sh
+
+demo:
+	@tools/deps.sh demo
+	@$(MAKE) --no-print-directory mixfs
+	@tools/demo.sh ./mixfs
+
+bench:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory B=build/bench CFLAGS="-O2 -g" build/bench/mixfs build/bench/libmixfs.a
+	@B=build/bench bench/run.sh
+
+install: mixfs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 mixfs $(DESTDIR)$(BINDIR)/mixfs
+	install -m 644 man/mixfs.1 $(DESTDIR)$(MANDIR)/man1/mixfs.1
+	install -m 644 man/mixfs-request.5 $(DESTDIR)$(MANDIR)/man5/mixfs-request.5
+	install -d $(DESTDIR)$(SBINDIR)
+	ln -sf $(BINDIR)/mixfs $(DESTDIR)$(SBINDIR)/mount.fuse.mixfs
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mixfs $(DESTDIR)$(MANDIR)/man1/mixfs.1 \
+		$(DESTDIR)$(MANDIR)/man5/mixfs-request.5 $(DESTDIR)$(SBINDIR)/mount.fuse.mixfs
+
+clean:
+	rm -rf build mixfs

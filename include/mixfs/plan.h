@@ -1,0 +1,48 @@
+/*
+ * plan.h - a validated mix request as plain data: what the audio engine
+ * renders. It knows nothing of JSON (request.h makes plans) nor of jobs.
+ */
+#ifndef MIXFS_PLAN_H
+#define MIXFS_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PLAN_NAME_MAX 255
+
+struct plan_stem {
+	char file[PLAN_NAME_MAX + 1];	/* a plain name inside stems/ */
+	double gain_db;
+	double pan;			/* -1 (left) .. 1 (right) */
+	double offset_ms;		/* >= 0 */
+	bool mute;
+	bool solo;
+};
+
+enum plan_align { PLAN_ALIGN_OFFSETS, PLAN_ALIGN_AUTO };
+enum plan_format { PLAN_FMT_WAV, PLAN_FMT_FLAC };
+
+struct plan {
+	/* Owned array; when @all_stems is set the engine fills it with every
+	 * audio file in stems/ (but the reference) at defaults. */
+	struct plan_stem *stems;
+	size_t n_stems;
+	bool all_stems;
+	enum plan_align align;
+	char reference[PLAN_NAME_MAX + 1];	/* "" unless align is auto */
+	double align_window_ms;
+	int sample_rate;			/* 0 = the highest stem rate */
+	bool master;
+	double target_lufs;
+	double true_peak_dbtp;
+	enum plan_format format;
+	int bit_depth;				/* 16, 24, or 32 (float) */
+};
+
+/* Defaults of SPEC section 7: every stem, offsets as given, -14 LUFS /
+ * -1 dBTP, WAV 24-bit. Owns nothing. */
+void plan_init_default(struct plan *p);
+/* Free what @p owns and reset it to defaults. */
+void plan_clear(struct plan *p);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * request.h - a mix request (SPEC section 7) parsed and validated into a
+ * plan, strictly: unknown keys, wrong types, duplicate keys and values out
+ * of range are errors whose message names the key (and the line, for a
+ * JSON syntax error). Stem names must be plain names inside stems/.
+ */
+#ifndef MIXFS_REQUEST_H
+#define MIXFS_REQUEST_H
+
+#include <stddef.h>
+
+#include "mixfs/plan.h"
+
+#define REQUEST_MAX_BYTES (1024 * 1024)
+#define REQUEST_ERR_MAX 256
+
+/*
+ * Parse @len bytes of @text into @out (initialised here; plan_clear() it
+ * on success). Returns 0, or -EINVAL with a one-line message in @err (at
+ * most REQUEST_ERR_MAX bytes) and nothing owned by @out.
+ */
+int request_parse(const char *text, size_t len, struct plan *out, char err[REQUEST_ERR_MAX]);
+
+/* Whether a name in requests/ is a draft that never enqueues: starts with
+ * '.', or ends in '~', ".tmp", ".part", ".swp". */
+int request_name_is_draft(const char *name);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * store.h - records on disk (SPEC section 2), the source of truth.
+ *
+ *   MEDIA_DIR/<sid>/stems/                 the session's input audio
+ *   MEDIA_DIR/<sid>/jobs/<jid>.json        one record per job
+ *   MEDIA_DIR/jobs_index/<jid>.json        {"job_id":..., "session_id":...}
+ *   OUTPUTS/<sid>/final_mix.wav            hard link of the newest complete mix
+ *   OUTPUTS/<sid>/jobs/<jid>.wav           each complete job's own mix
+ *   MEDIA_DIR/.mixfs.lock                  held (fcntl) by the running daemon
+ *
+ * Every write is atomic (util_write_atomic). The store keeps no records in
+ * memory and takes no locks of its own beyond the MEDIA_DIR lock: callers
+ * serialise writes to one job.
+ */
+#ifndef MIXFS_STORE_H
+#define MIXFS_STORE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "mixfs/job.h"
+
+#define STORE_PATH_MAX 4096
+
+struct store {
+	char media[STORE_PATH_MAX];
+	char outputs[STORE_PATH_MAX];
+	int lock_fd;
+};
+
+/*
+ * Open the store: check MEDIA_DIR is a writable folder, take its lock, and
+ * make jobs_index/ and the outputs folder. A second daemon on the same
+ * MEDIA_DIR gets -EBUSY with "held by pid N" in @err. On failure nothing is
+ * held and @err names the problem.
+ */
+int store_open(struct store *s, const char *media, const char *outputs,
+	       char *err, size_t errlen);
+/* Release the lock. */
+void store_close(struct store *s);
+
+/* Write @j's record, then its index file (both atomic). */
+int store_write_job(const struct store *s, const struct job *j);
+/* Write only the record (the index never changes after creation). */
+int store_write_record(const struct store *s, const struct job *j);
+
+/*
+ * Delete an expired job's files, the record last so that a crash midway
+ * leaves a record the next pass finds again: its own output (when
+ * @with_output), the session's final_mix.wav only when it is the same file
+ * as that output, the index file, then the record. Missing files are fine.
+ * Returns 0 or the first negative errno (the record is then kept).
+ */
+int store_delete_job(const struct store *s, const struct job *j, int with_output);
+
+/* Called by store_load for each record read, and for each record moved
+ * aside as corrupt (with @j NULL, @path its new name, @why the reason).
+ * The callback takes ownership of *j's strings. */
+struct store_visitor {
+	void (*record)(void *ctx, struct job *j);
+	void (*corrupt)(void *ctx, const char *path, util_ms mtime, const char *why);
+	void *ctx;
+};
+
+/* Read every record under every session, moving unparseable ones aside
+ * as "<jid>.json.corrupt", and remove temp files a crash left behind in
+ * the jobs and outputs folders. Returns 0 or a negative errno when
+ * MEDIA_DIR itself cannot be read. */
+int store_load(const struct store *s, const struct store_visitor *v);
+
+/* Paths, written into @out (STORE_PATH_MAX). Return 0 or -ENAMETOOLONG. */
+int store_record_path(const struct store *s, const char *sid, const char *jid, char *out);
+int store_index_path(const struct store *s, const char *jid, char *out);
+int store_output_path(const struct store *s, const char *sid, const char *jid, char *out);
+int store_final_mix_path(const struct store *s, const char *sid, char *out);
+int store_session_path(const struct store *s, const char *sid, char *out);
+int store_stems_path(const struct store *s, const char *sid, char *out);
+
+/* Make a session's folders, owned by @uid/@gid (unless -1). -EEXIST if the
+ * session exists, -EINVAL for a bad name. */
+int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_t gid);
+/* The session's owner (its folder's uid). -ENOENT if there is none. */
+int store_session_owner(const struct store *s, const char *sid, uid_t *uid);
+/* Make OUTPUTS/<sid>/jobs/. */
+int store_output_dir(const struct store *s, const char *sid);
+/* Publish @jid's output as the session's final_mix.wav (a hard link
+ * renamed into place, atomically). */
+int store_publish_final(const struct store *s, const char *sid, const char *jid);
+
+#endif

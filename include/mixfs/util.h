@@ -1,0 +1,64 @@
+/*
+ * util.h - small helpers shared by every module: wall-clock time in
+ * milliseconds, ISO 8601 UTC timestamps, atomic file replacement, and name
+ * checks for the things users name (sessions, stems, request files).
+ *
+ * Everything here is thread-safe and allocation-free unless a function's
+ * name says otherwise (_dup / _alloc return memory the caller frees).
+ */
+#ifndef MIXFS_UTIL_H
+#define MIXFS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds since the Unix epoch, UTC. */
+typedef int64_t util_ms;
+
+#define UTIL_MS_PER_HOUR ((util_ms)3600 * 1000)
+
+/* The current wall-clock time. Only the daemon's edges read the clock; the
+ * job core takes `now` as an argument so tests need no clock. */
+util_ms util_now_ms(void);
+
+/* Format @t as "2026-11-30T03:00:00Z" (or "...:00.250Z" when it has a
+ * fraction). @out must hold UTIL_ISO_MAX bytes. */
+#define UTIL_ISO_MAX 32
+void util_iso_format(util_ms t, char out[UTIL_ISO_MAX]);
+
+/* Parse an ISO 8601 timestamp: date, 'T', time, optional fraction, then
+ * 'Z' or a +hh:mm / -hh:mm offset. Returns 0 and sets *out, or -EINVAL. */
+int util_iso_parse(const char *s, util_ms *out);
+
+/*
+ * Replace @path with @len bytes of @data atomically: write a temp file in
+ * the same folder (named ".<base>.tmp.XXXXXX", never "*.json"), fsync it,
+ * rename it over @path, fsync the folder. A reader sees the old file or the
+ * new one, never a mix. Returns 0 or a negative errno; on failure the temp
+ * file is gone and @path is unchanged.
+ */
+int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* fsync the folder holding @path (after a rename or unlink in it). */
+int util_fsync_parent(const char *path);
+
+/* Read a whole file, at most @cap bytes, into a NUL-terminated buffer the
+ * caller frees. Returns 0, -EFBIG when larger than @cap, or a negative errno. */
+int util_read_file_alloc(const char *path, size_t cap, char **out, size_t *out_len);
+
+/* mkdir -p with @mode; existing folders are fine. Returns 0 or -errno. */
+int util_mkdir_p(const char *path, unsigned mode);
+
+/* A session id: 1-128 of [A-Za-z0-9._-], not starting with '.', not
+ * "jobs_index". */
+bool util_valid_session_id(const char *s);
+
+/* A plain file name: non-empty, at most 255 bytes, no '/', not "." or "..". */
+bool util_valid_plain_name(const char *s);
+
+/* snprintf that reports truncation: returns 0, or -ENAMETOOLONG. */
+int util_fmt(char *out, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * core_impl.h - what core.c and workers.c share; not part of the contract.
+ *
+ * Locks, always taken in this order:
+ *   io_lock  serialises every change to a record, from the copy it starts
+ *            from to the cache commit, so disk order is memory order. Held
+ *            across fsync; never needed by readers.
+ *   lock     protects the cache (every field marked below); held briefly,
+ *            never across I/O.
+ */
+#ifndef MIXFS_CORE_IMPL_H
+#define MIXFS_CORE_IMPL_H
+
+#include <pthread.h>
+
+#include "mixfs/core.h"
+#include "mixfs/hmap.h"
+
+struct csession;
+
+struct cjob {
+	struct job rec;		/* protected by lock; changed under io_lock too */
+	struct csession *sess;	/* protected by lock */
+	size_t sess_pos;	/* protected by lock: index in sess->jobs */
+	size_t heap_pos;	/* protected by lock: in core->expiry */
+	struct cjob *qnext;	/* protected by lock: the run queue */
+	bool in_queue;		/* protected by lock */
+	bool cancel;		/* protected by lock: asked to stop */
+	bool running;		/* protected by lock: a worker has it */
+};
+
+struct csession {
+	char name[JOB_SESSION_MAX + 1];
+	struct cjob **jobs;	/* protected by lock: oldest first */
+	size_t n, cap;
+};
+
+struct core_corrupt {
+	char *path;
+	util_ms expiry;
+};
+
+struct core_event_rec {
+	enum core_event ev;
+	char sid[JOB_SESSION_MAX + 1];
+	char jid[JOB_ID_LEN + 1];
+};
+
+/* Events gathered under the lock and told to the listener after it. */
+struct core_events {
+	struct core_event_rec *v;
+	size_t n, cap;
+};
+
+struct core {
+	struct core_config cfg;
+	struct store store;
+	pthread_mutex_t io_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t work_cond;	/* queue grew, or stopping */
+	struct hmap jobs;		/* protected by lock: id -> cjob */
+	struct hmap sessions;		/* protected by lock: name -> csession */
+	struct cleanup_heap expiry;	/* protected by lock: final jobs */
+	struct cjob *q_head, *q_tail;	/* protected by lock: oldest first */
+	struct core_corrupt *corrupt;	/* protected by io_lock */
+	size_t n_corrupt, cap_corrupt;
+	util_ms last_cleanup_at;	/* protected by lock */
+	int last_cleanup_count;		/* protected by lock */
+	unsigned busy;			/* protected by lock: workers running a job */
+	bool stopping;			/* protected by lock */
+	pthread_t *threads;
+	unsigned n_threads;
+	pthread_t cleaner;
+	bool cleaner_started;
+	core_listener_fn listener;
+	void *listener_ctx;
+};
+
+void core_events_add(struct core_events *e, enum core_event ev, const struct job *j);
+void core_events_fire(struct core *c, struct core_events *e);
+
+/* Commit @next as @cj's record: write it to disk, then swap it into the
+ * cache (taking ownership of @next's strings on success). Caller holds
+ * io_lock but not lock. Returns 0 or the store's negative errno. */
+int core_commit(struct core *c, struct cjob *cj, struct job *next);
+
+/* A copy of @cj's record to change and commit. Caller holds io_lock. */
+int core_snapshot(struct core *c, struct cjob *cj, struct job *out);
+
+/* Expiry queue insertion for a job that just became final. Caller holds lock. */
+void core_track_final(struct core *c, struct cjob *cj, util_ms now);
+
+void core_queue_push(struct core *c, struct cjob *cj);
+struct cjob *core_queue_pop(struct core *c);
+void core_queue_remove(struct core *c, struct cjob *cj);
+
+/* workers.c */
+int core_workers_start(struct core *c);
+void core_workers_stop(struct core *c);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * request.c - strict request validation. Each value is checked by a small
+ * table-driven reader; the first error wins and names its key path, such as
+ * "stems[2].gain_db".
+ */
+#include "mixfs/request.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mixfs/util.h"
+
+struct rq {
+	char *err;
+	int rc;
+};
+
+static void rq_fail(struct rq *q, const char *key, const char *fmt, const char *detail)
+{
+	char what[160];
+
+	if (q->rc)
+		return;
+	snprintf(what, sizeof(what), fmt, detail);
+	snprintf(q->err, REQUEST_ERR_MAX, "key \"%s\": %s", key, what);
+	q->rc = -EINVAL;
+}
+
+/* Every member of @o must be named in @allowed, and only once. */
+static void rq_keys(struct rq *q, const cJSON *o, const char *prefix,
+		    const char *const *allowed)
+{
+	for (const cJSON *it = o->child; it && !q->rc; it = it->next) {
+		char key[128];
+		bool known = false;
+
+		snprintf(key, sizeof(key), "%s%s", prefix, it->string);
+		for (const char *const *a = allowed; *a; a++)
+			known |= strcmp(*a, it->string) == 0;
+		if (!known)
+			rq_fail(q, key, "%sunknown key", "");
+		for (const cJSON *b = it->next; b && !q->rc; b = b->next)
+			if (strcmp(b->string, it->string) == 0)
+				rq_fail(q, key, "%sgiven twice", "");
+	}
+}
+
+static void rq_number(struct rq *q, const cJSON *o, const char *name, const char *key,
+		      double lo, double hi, double *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	char range[64];
+
+	if (!v)
+		return;
+	if (!cJSON_IsNumber(v)) {
+		rq_fail(q, key, "%smust be a number", "");
+		return;
+	}
+	if (!(v->valuedouble >= lo && v->valuedouble <= hi)) {
+		snprintf(range, sizeof(range), "%g..%g", lo, hi);
+		rq_fail(q, key, "out of range (%s)", range);
+		return;
+	}
+	*out = v->valuedouble;
+}
+
+static void rq_bool(struct rq *q, const cJSON *o, const char *name, const char *key, bool *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!v)
+		return;
+	if (!cJSON_IsBool(v))
+		rq_fail(q, key, "%smust be true or false", "");
+	else
+		*out = cJSON_IsTrue(v);
+}
+
+/* A stem name: a plain name, so it can only resolve inside stems/. Symlinks
+ * that leave the session are refused when the engine opens the file. */
+static void rq_filename(struct rq *q, const cJSON *v, const char *key, char *out)
+{
+	if (!cJSON_IsString(v)) {
+		rq_fail(q, key, "%smust be a file name (a string)", "");
+		return;
+	}
+	if (!util_valid_plain_name(v->valuestring) || v->valuestring[0] == '.') {
+		rq_fail(q, key, "\"%s\" is not a plain file name inside stems/", v->valuestring);
+		return;
+	}
+	snprintf(out, PLAN_NAME_MAX + 1, "%s", v->valuestring);
+}
+
+static void rq_stem(struct rq *q, const cJSON *o, size_t i, struct plan_stem *s)
+{
+	static const char *const keys[] = { "file", "gain_db", "pan", "offset_ms",
+					    "mute", "solo", NULL };
+	char prefix[40], key[64];
+
+	snprintf(prefix, sizeof(prefix), "stems[%zu].", i);
+	if (!cJSON_IsObject(o)) {
+		snprintf(key, sizeof(key), "stems[%zu]", i);
+		rq_fail(q, key, "%smust be an object", "");
+		return;
+	}
+	rq_keys(q, o, prefix, keys);
+	snprintf(key, sizeof(key), "%sfile", prefix);
+	if (!cJSON_GetObjectItemCaseSensitive(o, "file"))
+		rq_fail(q, key, "%smissing", "");
+	else
+		rq_filename(q, cJSON_GetObjectItemCaseSensitive(o, "file"), key, s->file);
+	snprintf(key, sizeof(key), "%sgain_db", prefix);
+	rq_number(q, o, "gain_db", key, -120, 24, &s->gain_db);
+	snprintf(key, sizeof(key), "%span", prefix);
+	rq_number(q, o, "pan", key, -1, 1, &s->pan);
+	snprintf(key, sizeof(key), "%soffset_ms", prefix);
+	rq_number(q, o, "offset_ms", key, 0, 24.0 * 3600 * 1000, &s->offset_ms);
+	snprintf(key, sizeof(key), "%smute", prefix);
+	rq_bool(q, o, "mute", key, &s->mute);
+	snprintf(key, sizeof(key), "%ssolo", prefix);
+	rq_bool(q, o, "solo", key, &s->solo);
+}
+
+static void rq_stems(struct rq *q, const cJSON *v, struct plan *p)
+{
+	size_t n;
+
+	if (!v)
+		return;
+	if (!cJSON_IsArray(v)) {
+		rq_fail(q, "stems", "%smust be an array", "");
+		return;
+	}
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n == 0) {
+		rq_fail(q, "stems", "%smust list at least one stem", "");
+		return;
+	}
+	p->stems = calloc(n, sizeof(*p->stems));
+	if (!p->stems) {
+		rq_fail(q, "stems", "%sout of memory", "");
+		return;
+	}
+	p->n_stems = n;
+	p->all_stems = false;
+	for (size_t i = 0; i < n && !q->rc; i++)
+		rq_stem(q, cJSON_GetArrayItem(v, (int)i), i, &p->stems[i]);
+	for (size_t i = 0; i < n && !q->rc; i++)
+		for (size_t k = i + 1; k < n; k++)
+			if (strcmp(p->stems[i].file, p->stems[k].file) == 0) {
+				char key[40];
+
+				snprintf(key, sizeof(key), "stems[%zu].file", k);
+				rq_fail(q, key, "\"%s\" is listed twice", p->stems[k].file);
+				break;
+			}
+}
+
+static void rq_align(struct rq *q, const cJSON *o, struct plan *p)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "align");
+	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(o, "reference");
+
+	if (a) {
+		if (cJSON_IsString(a) && strcmp(a->valuestring, "offsets") == 0)
+			p->align = PLAN_ALIGN_OFFSETS;
+		else if (cJSON_IsString(a) && strcmp(a->valuestring, "auto") == 0)
+			p->align = PLAN_ALIGN_AUTO;
+		else
+			rq_fail(q, "align", "%smust be \"offsets\" or \"auto\"", "");
+	}
+	if (ref)
+		rq_filename(q, ref, "reference", p->reference);
+	if (p->align == PLAN_ALIGN_AUTO && !ref)
+		rq_fail(q, "reference", "%srequired when align is \"auto\"", "");
+	rq_number(q, o, "align_window_ms", "align_window_ms", 1, 10000, &p->align_window_ms);
+}
+
+static void rq_master(struct rq *q, const cJSON *v, struct plan *p)
+{
+	static const char *const keys[] = { "target_lufs", "true_peak_dbtp", NULL };
+
+	if (!v)
+		return;
+	if (cJSON_IsNull(v)) {
+		p->master = false;
+		return;
+	}
+	if (!cJSON_IsObject(v)) {
+		rq_fail(q, "master", "%smust be an object or null", "");
+		return;
+	}
+	rq_keys(q, v, "master.", keys);
+	rq_number(q, v, "target_lufs", "master.target_lufs", -40, -5, &p->target_lufs);
+	rq_number(q, v, "true_peak_dbtp", "master.true_peak_dbtp", -12, 0, &p->true_peak_dbtp);
+}
+
+static void rq_output(struct rq *q, const cJSON *v, struct plan *p)
+{
+	static const char *const keys[] = { "format", "bit_depth", NULL };
+	const cJSON *fmt;
+	double depth = 24;
+
+	if (!v)
+		return;
+	if (!cJSON_IsObject(v)) {
+		rq_fail(q, "output", "%smust be an object", "");
+		return;
+	}
+	rq_keys(q, v, "output.", keys);
+	fmt = cJSON_GetObjectItemCaseSensitive(v, "format");
+	if (fmt && cJSON_IsString(fmt) && strcmp(fmt->valuestring, "flac") == 0)
+		p->format = PLAN_FMT_FLAC;
+	else if (fmt && !(cJSON_IsString(fmt) && strcmp(fmt->valuestring, "wav") == 0))
+		rq_fail(q, "output.format", "%smust be \"wav\" or \"flac\"", "");
+	rq_number(q, v, "bit_depth", "output.bit_depth", 16, 32, &depth);
+	if (q->rc)
+		return;
+	if (depth != 16 && depth != 24 && depth != 32)
+		rq_fail(q, "output.bit_depth", "%smust be 16, 24 or 32", "");
+	else if (depth == 32 && p->format == PLAN_FMT_FLAC)
+		rq_fail(q, "output.bit_depth", "%sFLAC takes 16 or 24", "");
+	p->bit_depth = (int)depth;
+}
+
+/* cJSON reports where parsing stopped; users want a line number. */
+static void rq_syntax_error(struct rq *q, const char *text, const char *end)
+{
+	int line = 1;
+
+	if (!end)
+		end = text;
+	for (const char *p = text; p < end; p++)
+		line += *p == '\n';
+	snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error near \"%.20s\"",
+		 line, end);
+	q->rc = -EINVAL;
+}
+
+int request_parse(const char *text, size_t len, struct plan *out, char err[REQUEST_ERR_MAX])
+{
+	static const char *const keys[] = { "stems", "align", "reference", "align_window_ms",
+					    "sample_rate", "master", "output", NULL };
+	struct rq q = { err, 0 };
+	const char *end = NULL;
+	cJSON *o;
+	double rate = 0;
+
+	plan_init_default(out);
+	err[0] = '\0';
+	if (memchr(text, '\0', len)) {
+		snprintf(err, REQUEST_ERR_MAX, "a request is JSON text; this has NUL bytes");
+		return -EINVAL;
+	}
+	o = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (!o) {
+		rq_syntax_error(&q, text, end ? end : cJSON_GetErrorPtr());
+		return q.rc;
+	}
+	if (!cJSON_IsObject(o)) {
+		snprintf(err, REQUEST_ERR_MAX, "line 1: a request is a JSON object ({...})");
+		q.rc = -EINVAL;
+		goto out;
+	}
+	rq_keys(&q, o, "", keys);
+	rq_stems(&q, cJSON_GetObjectItemCaseSensitive(o, "stems"), out);
+	rq_align(&q, o, out);
+	rq_number(&q, o, "sample_rate", "sample_rate", 8000, 384000, &rate);
+	if (!q.rc && rate != floor(rate))
+		rq_fail(&q, "sample_rate", "%smust be a whole number", "");
+	out->sample_rate = (int)rate;
+	rq_master(&q, cJSON_GetObjectItemCaseSensitive(o, "master"), out);
+	rq_output(&q, cJSON_GetObjectItemCaseSensitive(o, "output"), out);
+out:
+	cJSON_Delete(o);
+	if (q.rc)
+		plan_clear(out);
+	return q.rc;
+}
+
+int request_name_is_draft(const char *name)
+{
+	static const char *const suffixes[] = { "~", ".tmp", ".part", ".swp", NULL };
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return 1;
+	for (const char *const *s = suffixes; *s; s++) {
+		size_t k = strlen(*s);
+
+		if (n >= k && strcmp(name + n - k, *s) == 0)
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,291 @@
+/* util.c - see util.h. */
+#include "mixfs/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+util_ms util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (util_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void util_iso_format(util_ms t, char out[UTIL_ISO_MAX])
+{
+	time_t secs = (time_t)(t >= 0 ? t / 1000 : (t - 999) / 1000);
+	int frac = (int)(t - (util_ms)secs * 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, UTIL_ISO_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (frac)
+		snprintf(out + n, UTIL_ISO_MAX - n, ".%03dZ", frac);
+	else
+		snprintf(out + n, UTIL_ISO_MAX - n, "Z");
+}
+
+/* Reads exactly @n digits at *p into *out, advancing *p. */
+static int iso_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -EINVAL;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int iso_expect(const char **p, char c)
+{
+	if (**p != c)
+		return -EINVAL;
+	(*p)++;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int iso_offset(const char **p, int64_t *offset_s)
+{
+	int sign, hh, mm;
+
+	if (**p == 'Z' || **p == 'z') {
+		(*p)++;
+		*offset_s = 0;
+		return 0;
+	}
+	if (**p != '+' && **p != '-')
+		return -EINVAL;
+	sign = **p == '-' ? -1 : 1;
+	(*p)++;
+	if (iso_digits(p, 2, &hh))
+		return -EINVAL;
+	if (**p == ':')
+		(*p)++;
+	if (iso_digits(p, 2, &mm) || hh > 23 || mm > 59)
+		return -EINVAL;
+	*offset_s = sign * (hh * 3600 + mm * 60);
+	return 0;
+}
+
+int util_iso_parse(const char *s, util_ms *out)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, se, ms = 0;
+	int64_t offset_s;
+
+	if (!s || iso_digits(&p, 4, &y) || iso_expect(&p, '-') ||
+	    iso_digits(&p, 2, &mo) || iso_expect(&p, '-') ||
+	    iso_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+		return -EINVAL;
+	p++;
+	if (iso_digits(&p, 2, &h) || iso_expect(&p, ':') ||
+	    iso_digits(&p, 2, &mi) || iso_expect(&p, ':') ||
+	    iso_digits(&p, 2, &se))
+		return -EINVAL;
+	if (*p == '.' || *p == ',') {
+		int scale = 100;
+
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*p); p++, scale /= 10)
+			ms += (*p - '0') * scale;
+	}
+	if (iso_offset(&p, &offset_s) || *p)
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+		return -EINVAL;
+	*out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+		 offset_s) * 1000) + ms;
+	return 0;
+}
+
+int util_fmt(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
+}
+
+int util_fsync_parent(const char *path)
+{
+	char dir[4096];
+	int fd, rc = 0;
+
+	if (util_fmt(dir, sizeof(dir), "%s", path))
+		return -ENAMETOOLONG;
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char tmp[4096], copy[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (util_fmt(copy, sizeof(copy), "%s", path))
+		return -ENAMETOOLONG;
+	if (slash)
+		rc = util_fmt(tmp, sizeof(tmp), "%.*s/.%s.tmp.XXXXXX",
+			      (int)(slash - path), path, slash + 1);
+	else
+		rc = util_fmt(tmp, sizeof(tmp), ".%s.tmp.XXXXXX", path);
+	if (rc)
+		return rc;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, data, len);
+	if (!rc && fchmod(fd, mode) < 0)
+		rc = -errno;
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	return util_fsync_parent(copy);
+}
+
+int util_read_file_alloc(const char *path, size_t cap, char **out, size_t *out_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((size_t)st.st_size > cap) {
+		rc = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int util_mkdir_p(const char *path, unsigned mode)
+{
+	char buf[4096];
+
+	if (util_fmt(buf, sizeof(buf), "%s", path))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+bool util_valid_session_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 128 || s[0] == '.' || strcmp(s, "jobs_index") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+bool util_valid_plain_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 255 && !strchr(s, '/') && strcmp(s, ".") != 0 &&
+	       strcmp(s, "..") != 0;
+}
