@@ -1,0 +1,103 @@
+/*
+ * audio_impl.h - the engine's internal parts, shared by the files of src/audio only.
+ */
+#ifndef MIXFS_AUDIO_IMPL_H
+#define MIXFS_AUDIO_IMPL_H
+
+#include <sndfile.h>
+#include <soxr.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mixfs/plan.h"
+
+#define AUDIO_BLOCK 4096	/* frames per block, every stage */
+#define AUDIO_ERR_MAX 256
+
+/* ---- stem.c: one input file, delivered at the output rate ---- */
+
+struct stem {
+	char name[PLAN_NAME_MAX + 1];
+	char path[4096];	/* resolved, inside the session */
+	SNDFILE *sf;
+	SF_INFO info;		/* rate, channels, frames as the file says */
+	int out_rate;
+	int64_t out_frames;	/* exact length at out_rate: round(n*out/in) */
+	int64_t delivered;	/* frames handed out so far */
+	int64_t read_in;	/* input frames read so far */
+	soxr_t rs;		/* NULL when no resampling is needed */
+	float *in_buf;		/* owned: one block of input */
+	int failed;		/* set by the input callback on a read error */
+};
+
+/* Open stems_dir/name, refusing anything that resolves outside
+ * @session_real (a realpath). Checks it is audio, mono or stereo, and not
+ * truncated. Returns 0, or -EINVAL / -errno with @err naming the file. */
+int stem_open(struct stem *s, const char *stems_dir, const char *session_real,
+	      const char *name, char *err);
+/* (Re)start delivery from the beginning at @out_rate. */
+int stem_start(struct stem *s, int out_rate, char *err);
+/* Deliver up to @frames interleaved frames (the stem's own channel count)
+ * into @dst. Returns the number delivered (0 at the end), or -EIO with
+ * @err naming the file (a short read: the file is truncated). */
+long stem_read(struct stem *s, float *dst, long frames, char *err);
+void stem_close(struct stem *s);
+
+/* ---- align.c: GCC-PHAT refinement of one offset ---- */
+
+struct align_result {
+	int64_t offset;		/* samples at the output rate */
+	double confidence;	/* best peak / runner-up */
+	bool refined;		/* false: the given offset was kept */
+};
+
+/* Refine @given (output-rate samples) for @stem against @reference, both
+ * started at the same rate, within +-@window samples. */
+int align_refine(struct stem *stem, struct stem *reference, int64_t given,
+		 int64_t window, struct align_result *out, char *err);
+
+/* ---- limiter.c: true-peak detection and a look-ahead limiter ---- */
+
+/* Streaming 4x-oversampled peak detector for stereo frames. Each pushed
+ * frame yields, after a fixed delay, the true peak of the interval that
+ * starts at an earlier frame. */
+struct tp_detector;
+struct tp_detector *tp_new(void);
+void tp_free(struct tp_detector *d);
+/* Frames of delay between a push and its peak coming out. */
+int tp_delay(void);
+/* Push one frame; returns the peak (linear) of frame n - tp_delay(), or a
+ * negative value while the pipeline fills. */
+float tp_push(struct tp_detector *d, float l, float r);
+
+/* Channel-linked look-ahead limiter: output frame j leaves once frame
+ * j + lookahead has been pushed. The gain it applies at a frame is never
+ * above ceiling / peak for any frame within the look-ahead. */
+struct limiter;
+struct limiter *limiter_new(int rate, double lookahead_ms, double release_ms);
+void limiter_free(struct limiter *lim);
+int limiter_lookahead(const struct limiter *lim);
+/* Push a frame with its true peak (already scaled by any gain) and the
+ * ceiling (linear). Returns 1 and the delayed, limited frame in *ol, *or
+ * when one leaves, else 0. */
+int limiter_push(struct limiter *lim, float l, float r, float peak, float ceiling,
+		 float *ol, float *orr);
+/* The smallest gain applied so far (for the log). */
+float limiter_min_gain(const struct limiter *lim);
+
+/* ---- export.c: the output file ---- */
+
+struct exporter;
+/* Create a temp file beside @out_path for @frames stereo frames in the
+ * plan's format (RF64 when a WAV would pass 4 GiB). */
+int export_open(struct exporter **out, const char *out_path, const struct plan *plan,
+		int rate, int64_t frames, char *err);
+/* Write interleaved stereo float frames, converting to the format:
+ * TPDF dither at 16 bits, clipping (never wrapping) for integers. */
+int export_write(struct exporter *e, const float *frames, long n, char *err);
+/* Close and rename into place. */
+int export_commit(struct exporter *e, char *err);
+/* Close and remove the temp file (any failure path). */
+void export_abort(struct exporter *e);
+
+#endif

@@ -1,0 +1,663 @@
+/*
+ * pipeline.c - mix_render(): the stages of mix.h, in order.
+ *
+ * Between mixing and export the mix lives in an unnamed temp file beside
+ * the output, one record per frame: left, right, and the frame's true peak
+ * (4x oversampled). Mastering then needs only sequential reads of it:
+ *   1. integrated loudness L0 of the plain mix (measured while mixing)
+ *   2. gain G = target - L0; if G puts no true peak over the ceiling, the
+ *      loudness is exactly L0 + G and no pass is needed
+ *   3. otherwise pass the mix through the limiter at G, re-measure, and
+ *      correct G until within MASTER_TOL_LU (a limiter costs loudness)
+ *   4. export at G, measuring what was written; if the written true peak
+ *      is over the ceiling, widen the safety margin and go back to 3
+ */
+#include <dirent.h>
+#include <ebur128.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audio_impl.h"
+#include "mixfs/mix.h"
+
+#define MASTER_TOL_LU 0.02
+#define MASTER_MAX_PASSES 10
+#define LIMIT_MARGIN_DB 0.15	/* the limiter aims this far under the ceiling */
+#define LIMIT_LOOKAHEAD_MS 2.0
+#define LIMIT_RELEASE_MS 80.0
+#define REC 3			/* floats per frame in the temp file */
+
+static const char *const stage_names[MIX_STAGE_COUNT] = {
+	"loading_stems", "aligning_stems", "processing_tracks",
+	"mixing", "mastering", "exporting",
+};
+
+/* Where each stage's progress starts, out of 100. */
+static const int stage_start[MIX_STAGE_COUNT + 1] = { 0, 3, 8, 10, 50, 85, 100 };
+
+const char *mix_stage_name(enum mix_stage s)
+{
+	return (unsigned)s < MIX_STAGE_COUNT ? stage_names[s] : NULL;
+}
+
+struct render {
+	const struct plan *plan;
+	const struct mix_callbacks *cb;
+	char *err;
+	struct plan_stem *list;	/* the stems to mix (plan's, or all of stems/) */
+	size_t n;
+	struct stem *in;	/* owned, n of them */
+	float (*gain)[2];	/* owned: per stem, to left and right */
+	int64_t *offset;	/* owned: output-rate samples */
+	int rate;
+	int64_t length;		/* output frames */
+	int tmp_fd;
+	float peak_max;		/* highest true peak of the plain mix */
+	double l0;		/* its integrated loudness */
+	enum mix_stage stage;
+	int progress;
+};
+
+/* ---- callbacks ---- */
+
+static void r_stage(struct render *r, enum mix_stage s)
+{
+	r->stage = s;
+	if (r->cb && r->cb->stage)
+		r->cb->stage(r->cb->ctx, s);
+}
+
+/* Progress @done of @total within the current stage. */
+static void r_progress(struct render *r, double done, double total)
+{
+	int lo = stage_start[r->stage], hi = stage_start[r->stage + 1];
+	int p = lo + (int)((hi - lo) * (total > 0 ? fmin(done / total, 1.0) : 1.0));
+
+	if (p > r->progress) {
+		r->progress = p;
+		if (r->cb && r->cb->progress)
+			r->cb->progress(r->cb->ctx, p);
+	}
+}
+
+static int r_cancelled(struct render *r)
+{
+	if (r->cb && r->cb->cancelled && r->cb->cancelled(r->cb->ctx)) {
+		snprintf(r->err, AUDIO_ERR_MAX, "cancelled");
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+static void r_log(struct render *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void r_log(struct render *r, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!r->cb || !r->cb->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	r->cb->log(r->cb->ctx, line);
+}
+
+/* ---- loading ---- */
+
+static bool is_audio_name(const char *name)
+{
+	static const char *const exts[] = { "wav", "wave", "flac", "aif", "aiff", "aifc", "ogg",
+					    "oga", "opus", "caf", "w64", "rf64", "au", "snd",
+					    "mp3", NULL };
+	const char *dot = strrchr(name, '.');
+
+	for (const char *const *e = exts; dot && *e; e++)
+		if (strcasecmp(dot + 1, *e) == 0)
+			return true;
+	return false;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct plan_stem *)a)->file, ((const struct plan_stem *)b)->file);
+}
+
+/* "{}" means every audio file in stems/ but the reference, at defaults. */
+static int list_all_stems(struct render *r, const char *stems_dir)
+{
+	DIR *d = opendir(stems_dir);
+	struct dirent *e;
+
+	if (!d) {
+		snprintf(r->err, AUDIO_ERR_MAX, "stems/: %s", strerror(errno));
+		return -EINVAL;
+	}
+	r->list = calloc(MIX_MAX_STEMS, sizeof(*r->list));
+	while (r->list && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || !is_audio_name(e->d_name) ||
+		    strcmp(e->d_name, r->plan->reference) == 0)
+			continue;
+		if (r->n == MIX_MAX_STEMS) {
+			closedir(d);
+			snprintf(r->err, AUDIO_ERR_MAX, "stems/ holds more than %d audio files",
+				 MIX_MAX_STEMS);
+			return -EINVAL;
+		}
+		snprintf(r->list[r->n++].file, PLAN_NAME_MAX + 1, "%s", e->d_name);
+	}
+	closedir(d);
+	if (!r->list)
+		return -ENOMEM;
+	if (!r->n) {
+		snprintf(r->err, AUDIO_ERR_MAX, "stems/ holds no audio files");
+		return -EINVAL;
+	}
+	qsort(r->list, r->n, sizeof(*r->list), by_name);
+	return 0;
+}
+
+static int load_stems(struct render *r, const char *stems_dir, const char *session_real,
+		      struct stem *ref)
+{
+	int rc = 0;
+
+	if (r->plan->all_stems) {
+		if ((rc = list_all_stems(r, stems_dir)))
+			return rc;
+	} else {
+		if (r->plan->n_stems > MIX_MAX_STEMS) {
+			snprintf(r->err, AUDIO_ERR_MAX, "more than %d stems", MIX_MAX_STEMS);
+			return -EINVAL;
+		}
+		r->list = malloc(sizeof(*r->list) * r->plan->n_stems);
+		if (!r->list)
+			return -ENOMEM;
+		memcpy(r->list, r->plan->stems, sizeof(*r->list) * r->plan->n_stems);
+		r->n = r->plan->n_stems;
+	}
+	r->in = calloc(r->n, sizeof(*r->in));
+	r->gain = calloc(r->n, sizeof(*r->gain));
+	r->offset = calloc(r->n, sizeof(*r->offset));
+	if (!r->in || !r->gain || !r->offset)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n && !rc; i++) {
+		rc = stem_open(&r->in[i], stems_dir, session_real, r->list[i].file, r->err);
+		if (!rc && r->in[i].info.samplerate > r->rate && !r->plan->sample_rate)
+			r->rate = r->in[i].info.samplerate;
+		r_progress(r, (double)i + 1, (double)r->n);
+		if (!rc)
+			rc = r_cancelled(r);
+	}
+	if (!rc && r->plan->align == PLAN_ALIGN_AUTO)
+		rc = stem_open(ref, stems_dir, session_real, r->plan->reference, r->err);
+	return rc;
+}
+
+/* ---- aligning ---- */
+
+static int align_stems(struct render *r, struct stem *ref)
+{
+	int64_t window = llround(r->plan->align_window_ms * r->rate / 1000.0);
+	int rc = 0;
+
+	if (r->plan->align == PLAN_ALIGN_AUTO)
+		rc = stem_start(ref, r->rate, r->err);
+	for (size_t i = 0; i < r->n && !rc; i++) {
+		struct align_result a;
+
+		r->offset[i] = llround(r->list[i].offset_ms * r->rate / 1000.0);
+		if ((rc = stem_start(&r->in[i], r->rate, r->err)))
+			break;
+		if (r->plan->align == PLAN_ALIGN_AUTO) {
+			rc = align_refine(&r->in[i], ref, r->offset[i], window, &a, r->err);
+			if (rc)
+				break;
+			if (a.refined)
+				r_log(r, "align %s: %+.3f ms from the given offset (peak %.1fx the runner-up)",
+				      r->list[i].file, (double)(a.offset - r->offset[i]) * 1000.0 / r->rate,
+				      a.confidence);
+			else
+				r_log(r, "align %s: no clear match against %s (peak %.2fx the runner-up); kept the given offset",
+				      r->list[i].file, r->plan->reference, a.confidence);
+			r->offset[i] = a.offset;
+			rc = stem_start(&r->in[i], r->rate, r->err);
+		}
+		r_progress(r, (double)i + 1, (double)r->n);
+		if (!rc)
+			rc = r_cancelled(r);
+	}
+	return rc;
+}
+
+/* ---- processing: gains by the pan law of SPEC section 8 ---- */
+
+static void track_gains(struct render *r)
+{
+	bool any_solo = false;
+
+	for (size_t i = 0; i < r->n; i++)
+		any_solo |= r->list[i].solo;
+	r->length = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct plan_stem *s = &r->list[i];
+		double g = pow(10.0, s->gain_db / 20.0);
+		double t = (s->pan + 1.0) * M_PI / 4.0;
+		bool silent = s->mute || (any_solo && !s->solo);
+
+		if (r->in[i].info.channels == 1) {
+			r->gain[i][0] = (float)(g * cos(t));
+			r->gain[i][1] = (float)(g * sin(t));
+		} else {
+			r->gain[i][0] = (float)(g * fmin(1.0, M_SQRT2 * cos(t)));
+			r->gain[i][1] = (float)(g * fmin(1.0, M_SQRT2 * sin(t)));
+		}
+		if (silent)
+			r->gain[i][0] = r->gain[i][1] = 0;
+		if (r->offset[i] + r->in[i].out_frames > r->length)
+			r->length = r->offset[i] + r->in[i].out_frames;
+	}
+}
+
+/* ---- the temp file ---- */
+
+static int open_tmp(struct render *r, const char *out_path)
+{
+	char dir[PATH_MAX], tmpl[PATH_MAX + 32];
+	const char *slash = strrchr(out_path, '/');
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - out_path) : 1,
+		 slash ? out_path : ".");
+	r->tmp_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (r->tmp_fd >= 0)
+		return 0;
+	/* no O_TMPFILE here: a named file, unlinked at once */
+	snprintf(tmpl, sizeof(tmpl), "%s/.mix.tmp.XXXXXX", dir);
+	r->tmp_fd = mkostemp(tmpl, O_CLOEXEC);
+	if (r->tmp_fd < 0) {
+		snprintf(r->err, AUDIO_ERR_MAX, "%s: cannot make a temp file: %s", dir,
+			 strerror(errno));
+		return -errno;
+	}
+	unlink(tmpl);
+	return 0;
+}
+
+static int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames)
+{
+	size_t len = sizeof(float) * REC * (size_t)frames;
+	off_t off = (off_t)(sizeof(float) * REC) * frame;
+	char *p = (char *)buf;
+
+	while (len) {
+		ssize_t n = wr ? pwrite(r->tmp_fd, p, len, off) : pread(r->tmp_fd, p, len, off);
+
+		if (n <= 0) {
+			snprintf(r->err, AUDIO_ERR_MAX, "temp mix file: %s",
+				 n < 0 ? strerror(errno) : "short read");
+			return n < 0 ? -errno : -EIO;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- mixing ---- */
+
+/* Add stem @i's part of the block [pos, pos+n) into @acc. */
+static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float *acc, float *buf)
+{
+	struct stem *s = &r->in[i];
+	int64_t from = pos > r->offset[i] ? pos : r->offset[i];
+	int64_t to = pos + n < r->offset[i] + s->out_frames ? pos + n : r->offset[i] + s->out_frames;
+	float gl = r->gain[i][0], gr = r->gain[i][1];
+	long got;
+
+	if (from >= to || (gl == 0 && gr == 0))
+		return 0;
+	got = stem_read(s, buf, (long)(to - from), r->err);
+	if (got < 0)
+		return (int)got;
+	float *a = acc + 2 * (from - pos);
+	if (s->info.channels == 1) {
+		for (long k = 0; k < got; k++) {
+			a[2 * k] += gl * buf[k];
+			a[2 * k + 1] += gr * buf[k];
+		}
+	} else {
+		for (long k = 0; k < got; k++) {
+			a[2 * k] += gl * buf[2 * k];
+			a[2 * k + 1] += gr * buf[2 * k + 1];
+		}
+	}
+	return 0;
+}
+
+/* Records whose peak is known leave @rec for the temp file; the last
+ * tp_delay() stay for the next block. */
+struct peak_stage {
+	struct tp_detector *det;
+	float *rec;		/* (AUDIO_BLOCK + delay) records */
+	long held;		/* records in rec */
+	int64_t base;		/* frame of rec[0] */
+	int64_t pushed;		/* frames given to the detector, flush included */
+};
+
+static void peak_one(struct render *r, struct peak_stage *ps, float l, float rr)
+{
+	float t = tp_push(ps->det, l, rr);
+	int64_t f = ps->pushed++ - tp_delay();	/* the frame t belongs to */
+
+	if (t < 0 || f - ps->base >= ps->held)
+		return;
+	ps->rec[REC * (f - ps->base) + 2] = t;
+	r->peak_max = fmaxf(r->peak_max, t);
+}
+
+static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, long n, bool last)
+{
+	int d = tp_delay();
+	long ready;
+
+	for (long k = 0; k < n; k++) {
+		ps->rec[REC * ps->held] = acc[2 * k];
+		ps->rec[REC * ps->held + 1] = acc[2 * k + 1];
+		ps->held++;
+		peak_one(r, ps, acc[2 * k], acc[2 * k + 1]);
+	}
+	for (int k = 0; last && k < d; k++)
+		peak_one(r, ps, 0, 0);
+	ready = last ? ps->held : (ps->held > d ? ps->held - d : 0);
+	if (ready && tmp_io(r, true, ps->rec, ps->base, ready))
+		return -EIO;
+	memmove(ps->rec, ps->rec + REC * ready, sizeof(float) * REC * (size_t)(ps->held - ready));
+	ps->held -= ready;
+	ps->base += ready;
+	return 0;
+}
+
+static int mix_all(struct render *r, ebur128_state *meter)
+{
+	float *acc = malloc(sizeof(float) * AUDIO_BLOCK * 2);
+	float *buf = malloc(sizeof(float) * AUDIO_BLOCK * 2);
+	struct peak_stage ps = { .det = tp_new() };
+	int rc = 0;
+
+	ps.rec = malloc(sizeof(float) * REC * (AUDIO_BLOCK + (size_t)tp_delay() + 1));
+	if (!acc || !buf || !ps.det || !ps.rec)
+		rc = -ENOMEM;
+	for (int64_t pos = 0; !rc && pos < r->length; pos += AUDIO_BLOCK) {
+		long n = r->length - pos < AUDIO_BLOCK ? (long)(r->length - pos) : AUDIO_BLOCK;
+
+		memset(acc, 0, sizeof(float) * 2 * (size_t)n);
+		for (size_t i = 0; i < r->n && !rc; i++)
+			rc = mix_stem_block(r, i, pos, n, acc, buf);
+		if (!rc && ebur128_add_frames_float(meter, acc, (size_t)n))
+			rc = -ENOMEM;
+		if (!rc)
+			rc = peak_push(r, &ps, acc, n, pos + n >= r->length);
+		if (!rc)
+			rc = r_cancelled(r);
+		r_progress(r, (double)(pos + n), (double)r->length);
+	}
+	free(acc);
+	free(buf);
+	free(ps.rec);
+	tp_free(ps.det);
+	return rc;
+}
+
+/* ---- mastering and export ---- */
+
+struct pass_out {
+	double lufs;
+	float true_peak;	/* of what left the limiter, 4x oversampled */
+	float min_gain;
+};
+
+/*
+ * One pass over the temp file at @gain (linear) through the limiter at
+ * @ceiling (linear; <= 0 means no limiter), measuring loudness, and
+ * writing to @ex when given.
+ */
+static int master_pass(struct render *r, double gain, float ceiling, struct exporter *ex,
+		       struct pass_out *out)
+{
+	ebur128_state *meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
+	struct limiter *lim = ceiling > 0 ? limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS) : NULL;
+	struct tp_detector *det = ex ? tp_new() : NULL;
+	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
+	float *y = malloc(sizeof(float) * 2 * (AUDIO_BLOCK + 1024));
+	int64_t tail = lim ? limiter_lookahead(lim) : 0;
+	float g = (float)gain;
+	int rc = (!meter || (ceiling > 0 && !lim) || (ex && !det) || !rec || !y) ? -ENOMEM : 0;
+
+	out->true_peak = 0;
+	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
+		long n = r->length + tail - pos < AUDIO_BLOCK ? (long)(r->length + tail - pos) : AUDIO_BLOCK;
+		long in = r->length - pos < n ? (long)(r->length - pos) : n, m = 0;
+
+		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in)))
+			break;
+		for (long k = 0; k < n; k++) {
+			float l = k < in ? rec[REC * k] * g : 0, rr = k < in ? rec[REC * k + 1] * g : 0;
+			float pk = k < in ? rec[REC * k + 2] * g : 0;
+
+			if (!lim) {
+				y[2 * m] = l;
+				y[2 * m++ + 1] = rr;
+			} else if (limiter_push(lim, l, rr, pk, ceiling, &y[2 * m], &y[2 * m + 1])) {
+				m++;
+			}
+		}
+		if (m && ebur128_add_frames_float(meter, y, (size_t)m))
+			rc = -ENOMEM;
+		for (long k = 0; det && !rc && k < m; k++)
+			out->true_peak = fmaxf(out->true_peak, tp_push(det, y[2 * k], y[2 * k + 1]));
+		if (!rc && ex && m)
+			rc = export_write(ex, y, m, r->err);
+		if (!rc)
+			rc = r_cancelled(r);
+		if (ex)
+			r_progress(r, (double)(pos + n), (double)(r->length + tail));
+	}
+	for (int k = 0; det && k < tp_delay(); k++)
+		out->true_peak = fmaxf(out->true_peak, tp_push(det, 0, 0));
+	if (!rc && ebur128_loudness_global(meter, &out->lufs))
+		rc = -EIO;
+	out->min_gain = lim ? limiter_min_gain(lim) : 1;
+	if (meter)
+		ebur128_destroy(&meter);
+	limiter_free(lim);
+	tp_free(det);
+	free(rec);
+	free(y);
+	return rc;
+}
+
+static double db(double lin)
+{
+	return 20.0 * log10(lin);
+}
+
+/* Find the gain that puts the limited mix on target. Returns the gain in dB
+ * through *gain_db and whether the limiter is needed through *limit. */
+static int master_search(struct render *r, float ceiling, double *gain_db, bool *limit)
+{
+	double target = r->plan->target_lufs, g = target - r->l0;
+	double prev_g = 0, prev_l = 0;
+	struct pass_out po;
+	int rc;
+
+	*limit = pow(10.0, g / 20.0) * r->peak_max > ceiling;
+	if (!*limit) {
+		*gain_db = g;
+		r_log(r, "mastering: %+.2f dB of gain meets the target with no limiting", g);
+		return 0;
+	}
+	for (int pass = 1; pass <= MASTER_MAX_PASSES; pass++) {
+		if ((rc = master_pass(r, pow(10.0, g / 20.0), ceiling, NULL, &po)))
+			return rc;
+		r_log(r, "mastering pass %d: gain %+.2f dB, limiter down to %.2f dB, %.2f LUFS",
+		      pass, g, db(po.min_gain), po.lufs);
+		r_progress(r, pass, MASTER_MAX_PASSES / 2.0);
+		if (fabs(po.lufs - target) <= MASTER_TOL_LU)
+			break;
+		/* secant once two points exist; the limiter makes loudness grow
+		 * slower than gain */
+		double next = g + (target - po.lufs);
+
+		if (pass > 1 && po.lufs != prev_l)
+			next = g + (target - po.lufs) * (g - prev_g) / (po.lufs - prev_l);
+		prev_g = g;
+		prev_l = po.lufs;
+		g = fmin(next, g + 12.0);
+	}
+	*gain_db = g;
+	return 0;
+}
+
+static int master_and_export(struct render *r, const char *out_path, struct mix_result *res)
+{
+	double margin = LIMIT_MARGIN_DB, gain_db = 0;
+	float ceiling_target = (float)pow(10.0, r->plan->true_peak_dbtp / 20.0);
+	struct exporter *ex = NULL;
+	struct pass_out po;
+	bool limit = false;
+	int rc = 0;
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		float ceiling = (float)pow(10.0, (r->plan->true_peak_dbtp - margin) / 20.0);
+
+		r_stage(r, MIX_MASTERING);
+		if (r->plan->master && isfinite(r->l0)) {
+			if ((rc = master_search(r, ceiling, &gain_db, &limit)))
+				return rc;
+		} else if (r->plan->master) {
+			r_log(r, "mastering: the mix is silent; no gain applied");
+		}
+		r_stage(r, MIX_EXPORTING);
+		if ((rc = export_open(&ex, out_path, r->plan, r->rate, r->length, r->err)))
+			return rc;
+		rc = master_pass(r, pow(10.0, gain_db / 20.0), limit ? ceiling : 0, ex, &po);
+		if (rc) {
+			export_abort(ex);
+			return rc;
+		}
+		if (!r->plan->master || po.true_peak <= ceiling_target || !limit) {
+			if ((rc = export_commit(ex, r->err)))
+				return rc;
+			break;
+		}
+		export_abort(ex);
+		margin += 0.1;
+		r_log(r, "mastering: true peak %.2f dBTP over the ceiling; limiting %.2f dB lower",
+		      db(po.true_peak), margin);
+	}
+	res->integrated_lufs = po.lufs;
+	res->true_peak_dbtp = po.true_peak > 0 ? db(po.true_peak) : -INFINITY;
+	res->gain_db = gain_db;
+	res->target_reached = !r->plan->master ||
+			      fabs(po.lufs - r->plan->target_lufs) <= 0.1;
+	if (r->plan->master && !res->target_reached)
+		r_log(r, "mastering: reached %.2f LUFS, not the %.2f LUFS target", po.lufs,
+		      r->plan->target_lufs);
+	return 0;
+}
+
+/* ---- the whole render ---- */
+
+static void render_free(struct render *r, struct stem *ref)
+{
+	for (size_t i = 0; r->in && i < r->n; i++)
+		stem_close(&r->in[i]);
+	stem_close(ref);
+	free(r->in);
+	free(r->gain);
+	free(r->offset);
+	free(r->list);
+	if (r->tmp_fd >= 0)
+		close(r->tmp_fd);
+}
+
+static int render_run(struct render *r, const char *stems_dir, const char *out_path,
+		      struct stem *ref, struct mix_result *res)
+{
+	char session[PATH_MAX + 8], session_real[PATH_MAX];
+	ebur128_state *meter = NULL;
+	int rc;
+
+	snprintf(session, sizeof(session), "%s/..", stems_dir);
+	if (!realpath(session, session_real)) {
+		snprintf(r->err, AUDIO_ERR_MAX, "%s: %s", stems_dir, strerror(errno));
+		return -EINVAL;
+	}
+	r_stage(r, MIX_LOADING);
+	if ((rc = load_stems(r, stems_dir, session_real, ref)))
+		return rc;
+	r_stage(r, MIX_ALIGNING);
+	if ((rc = align_stems(r, ref)))
+		return rc;
+	r_stage(r, MIX_PROCESSING);
+	track_gains(r);
+	if (r->length == 0) {
+		snprintf(r->err, AUDIO_ERR_MAX, "every stem is empty: nothing to mix");
+		return -EINVAL;
+	}
+	if ((rc = open_tmp(r, out_path)))
+		return rc;
+	r_progress(r, 1, 1);
+	r_stage(r, MIX_MIXING);
+	meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
+	rc = meter ? mix_all(r, meter) : -ENOMEM;
+	if (!rc && ebur128_loudness_global(meter, &r->l0))
+		rc = -EIO;
+	if (meter)
+		ebur128_destroy(&meter);
+	if (rc)
+		return rc;
+	r_log(r, "mixed %zu stems: %.2f s at %d Hz, %.2f LUFS, true peak %.2f dBTP", r->n,
+	      (double)r->length / r->rate, r->rate, r->l0, db(r->peak_max));
+	if ((rc = master_and_export(r, out_path, res)))
+		return rc;
+	res->duration_s = (double)r->length / r->rate;
+	res->sample_rate = r->rate;
+	res->channels = 2;
+	res->n_stems = r->n;
+	for (size_t i = 0; i < r->n; i++)
+		res->offsets_ms[i] = (double)r->offset[i] * 1000.0 / r->rate;
+	r_progress(r, 1, 1);
+	return 0;
+}
+
+int mix_render(const struct plan *plan, const char *stems_dir, const char *out_path,
+	       const struct mix_callbacks *cb, struct mix_result *res,
+	       char *err, size_t errlen)
+{
+	char msg[AUDIO_ERR_MAX] = "";
+	struct render r = { .plan = plan, .cb = cb, .err = msg, .tmp_fd = -1,
+			    .rate = plan->sample_rate };
+	struct stem ref = { 0 };
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = render_run(&r, stems_dir, out_path, &ref, res);
+	render_free(&r, &ref);
+	if (rc) {
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "%s", strerror(-rc));
+		snprintf(err, errlen, "%s", msg);
+	}
+	return rc;
+}
