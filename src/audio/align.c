@@ -19,9 +19,10 @@
 
 #include "audio_impl.h"
 
-#define ALIGN_SEG_LOG2 17	/* 2^17 frames: 2.7 s at 48 kHz */
+#define ALIGN_SEG_LOG2 19	/* 2^19 frames: 10.9 s at 48 kHz */
 #define ALIGN_SCAN_S 30		/* look for the loudest segment in this much */
 #define ALIGN_MIN_RATIO 1.5	/* best peak over runner-up to trust a match */
+#define ALIGN_BAND_FLOOR 1e-5f	/* bins 50 dB under the stem's loudest are ignored */
 
 /* FFTW's planner is not thread-safe; workers may align at the same time. */
 static pthread_mutex_t align_plan_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -106,14 +107,21 @@ static int gcc_phat(struct xcorr *xc)
 		return -ENOMEM;
 	fftwf_execute(pa);
 	fftwf_execute(pb);
+	float smax = 0;
+
+	for (int64_t k = 0; k < bins; k++)
+		smax = fmaxf(smax, xc->fa[k][0] * xc->fa[k][0] + xc->fa[k][1] * xc->fa[k][1]);
 	for (int64_t k = 0; k < bins; k++) {
-		/* ref * conj(seg), then keep only the phase */
+		/* ref * conj(seg), keeping only the phase, and only where the stem
+		 * has energy: whitening bins it does not play adds pure noise */
+		float sp = xc->fa[k][0] * xc->fa[k][0] + xc->fa[k][1] * xc->fa[k][1];
 		float re = xc->fb[k][0] * xc->fa[k][0] + xc->fb[k][1] * xc->fa[k][1];
 		float im = xc->fb[k][1] * xc->fa[k][0] - xc->fb[k][0] * xc->fa[k][1];
 		float mag = sqrtf(re * re + im * im) + 1e-20f;
+		float w = sp > smax * ALIGN_BAND_FLOOR ? 1.0f / mag : 0.0f;
 
-		xc->fa[k][0] = re / mag;
-		xc->fa[k][1] = im / mag;
+		xc->fa[k][0] = re * w;
+		xc->fa[k][1] = im * w;
 	}
 	fftwf_execute(pi);
 	pthread_mutex_lock(&align_plan_lock);
