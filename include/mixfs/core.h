@@ -93,6 +93,17 @@ int core_job_get(struct core *c, const char *jid, struct job *out);
 int core_job_state(struct core *c, const char *jid, enum job_state *state,
 		   int *progress, char sid[JOB_SESSION_MAX + 1]);
 
+/* What a directory entry needs to know of a job, without copying it. */
+struct core_job_brief {
+	enum job_state state;
+	int progress;
+	char sid[JOB_SESSION_MAX + 1];
+	long owner_uid;
+	util_ms created_at;
+	util_ms updated_at;
+};
+int core_job_brief(struct core *c, const char *jid, struct core_job_brief *out);
+
 /* Ids of a session's jobs, oldest first, as one malloc'd array of
  * JOB_ID_LEN+1 strings the caller frees. -ENOENT for an unknown session. */
 typedef char core_jid[JOB_ID_LEN + 1];

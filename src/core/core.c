@@ -688,6 +688,24 @@ int core_job_state(struct core *c, const char *jid, enum job_state *state,
 	return cj ? 0 : -ENOENT;
 }
 
+int core_job_brief(struct core *c, const char *jid, struct core_job_brief *out)
+{
+	struct cjob *cj;
+
+	pthread_mutex_lock(&c->lock);
+	cj = hmap_get(&c->jobs, jid);
+	if (cj) {
+		out->state = cj->rec.state;
+		out->progress = cj->rec.progress;
+		memcpy(out->sid, cj->rec.session, sizeof(out->sid));
+		out->owner_uid = cj->rec.owner_uid;
+		out->created_at = cj->rec.created_at;
+		out->updated_at = cj->rec.updated_at;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return cj ? 0 : -ENOENT;
+}
+
 int core_session_jobs(struct core *c, const char *sid, core_jid **ids, size_t *n)
 {
 	struct csession *s;

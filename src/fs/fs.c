@@ -1,11 +1,280 @@
-/* fs.c - the mounted tree. */
+/*
+ * fs.c - fs_main(): parse the command line, open the job manager, mount,
+ * daemonize, serve, and shut down.
+ *
+ * Order matters. Everything that can fail on bad input (options, MEDIA_DIR,
+ * its lock, the mountpoint) fails before daemonizing, so the caller sees a
+ * one-line message and a non-zero status. Threads (workers, notifier)
+ * start after fuse_daemonize, which forks.
+ *
+ * Shutdown: libfuse 3.14's multithreaded loop can sit in read() on
+ * /dev/fuse after fuse_session_exit. SIGTERM/SIGINT/SIGHUP therefore wake
+ * a thread of ours that exits the session and unmounts, which makes every
+ * loop thread's read fail so the loop returns. Then the core interrupts
+ * running jobs and leaves them queued on disk.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "fs_impl.h"
 #include "mixfs/fs.h"
+#include "mixfs/log.h"
+
+#define MIXFS_VERSION "0.1"
+
+struct fs_opts {
+	char *outputs;
+	unsigned workers;
+	double job_ttl;
+	double failed_ttl;
+	unsigned max_jobs;
+	double cleanup_interval;
+	char *media;
+	int help;
+	int version;
+};
+
+#define OPT(t, f) { t, offsetof(struct fs_opts, f), 1 }
+static const struct fuse_opt opt_spec[] = {
+	OPT("outputs=%s", outputs),
+	OPT("workers=%u", workers),
+	OPT("job_ttl=%lf", job_ttl),
+	OPT("failed_ttl=%lf", failed_ttl),
+	OPT("max_jobs_per_session=%u", max_jobs),
+	OPT("cleanup_interval=%lf", cleanup_interval),
+	OPT("-h", help),
+	OPT("--help", help),
+	OPT("-V", version),
+	OPT("--version", version),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [-f] [-d] [-o OPTIONS] MEDIA_DIR MOUNTPOINT\n"
+	       "       %s render SESSION_DIR REQUEST.json OUT.wav\n\n"
+	       "mixfs options (-o):\n"
+	       "    outputs=DIR              where mixes are written (MEDIA_DIR/.mix_outputs)\n"
+	       "    workers=N                jobs run at once (1)\n"
+	       "    job_ttl=H                hours a complete job lives (48)\n"
+	       "    failed_ttl=H             hours a failed job lives (24)\n"
+	       "    max_jobs_per_session=N   jobs a session may hold; 0 = no limit (0)\n"
+	       "    cleanup_interval=S       also run the cleanup pass every S s (0 = off)\n\n",
+	       prog, prog);
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct fs_opts *o = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT && !o->media) {
+		o->media = strdup(arg);
+		return 0;
+	}
+	return 1;
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "mixfs: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
+/* A mountpoint must be a folder that is not already a mount point. */
+static int check_mountpoint(const char *mp)
+{
+	char parent[PATH_MAX + 4];
+	struct stat a, b;
+
+	if (stat(mp, &a) < 0)
+		return fail("mountpoint %s: %s", mp, strerror(errno));
+	if (!S_ISDIR(a.st_mode))
+		return fail("mountpoint %s: %s", mp, "not a folder");
+	snprintf(parent, sizeof(parent), "%s/..", mp);
+	if (stat(parent, &b) == 0 && (a.st_dev != b.st_dev) && a.st_ino != b.st_ino)
+		return fail("mountpoint %s is busy: %s", mp, "something is already mounted there");
+	return 0;
+}
+
+static int check_opts(const struct fs_opts *o, const char *mp)
+{
+	if (!o->media || !mp)
+		return fail("%s%s", "need MEDIA_DIR and MOUNTPOINT (see mixfs -h)", "");
+	if (!(o->job_ttl > 0) || !(o->failed_ttl > 0))
+		return fail("%s%s", "job_ttl and failed_ttl must be positive hours", "");
+	if (o->workers > 64)
+		return fail("%s%s", "workers must be 0..64", "");
+	if (o->cleanup_interval < 0)
+		return fail("%s%s", "cleanup_interval must be 0 or more seconds", "");
+	return check_mountpoint(mp);
+}
+
+/* ---- signals ---- */
+
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	char c = (char)sig;
+	ssize_t n = write(sig_pipe[1], &c, 1);
+
+	(void)n;
+}
+
+static void *sig_main(void *arg)
+{
+	struct fuse_session *se = arg;
+	char c = 0;
+
+	while (read(sig_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	if (c) { /* a signal, not our own wake-up at exit */
+		log_info("signal %d: unmounting", (int)c);
+		fuse_session_exit(se);
+		fuse_session_unmount(se);
+	}
+	return NULL;
+}
+
+static int signals_start(struct fuse_session *se, pthread_t *th)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	if (pipe(sig_pipe) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return -pthread_create(th, NULL, sig_main, se);
+}
+
+static void signals_stop(pthread_t th)
+{
+	char c = 0;
+	ssize_t n = write(sig_pipe[1], &c, 1);
+
+	(void)n;
+	pthread_join(th, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	close(sig_pipe[0]);
+	close(sig_pipe[1]);
+}
+
+/* ---- main ---- */
+
+static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *co)
+{
+	struct fuse_loop_config *lc;
+	pthread_t sig_th;
+	int rc;
+
+	events_init(se);
+	core_set_listener(fs.core, events_listener, NULL);
+	if ((rc = core_start(fs.core)) || (rc = signals_start(se, &sig_th))) {
+		log_error("cannot start threads: %s", strerror(-rc));
+		return 1;
+	}
+	lc = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
+	fuse_loop_cfg_set_max_threads(lc, co->max_threads);
+	fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
+	rc = co->singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	signals_stop(sig_th);
+	core_set_listener(fs.core, NULL, NULL);
+	events_stop();
+	return rc < 0 && rc != -EINTR && rc != -ENODEV ? 1 : 0;
+}
 
 int fs_main(int argc, char **argv)
 {
-	(void)argc;
-	fprintf(stderr, "usage: %s [-f] [-d] [-o OPTIONS] MEDIA_DIR MOUNTPOINT\n", argv[0]);
-	return 2;
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fs_opts o = { .workers = 1, .job_ttl = 48, .failed_ttl = 24 };
+	struct fuse_cmdline_opts co = { 0 };
+	struct core_config cfg;
+	char outputs[PATH_MAX + 32], media[PATH_MAX], err[512];
+	struct fuse_session *se;
+	int status = 1;
+
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
+		return 1;
+	if (o.help || o.version) {
+		if (o.help)
+			usage(argv[0]);
+		else
+			printf("mixfs %s\n", MIXFS_VERSION);
+		fuse_opt_free_args(&args);
+		return 0;
+	}
+	/* an explicit default: libfuse 3.14 warns about its own otherwise */
+	if (fuse_opt_insert_arg(&args, 1, "-omax_threads=64") != 0 ||
+	    fuse_parse_cmdline(&args, &co) != 0 || check_opts(&o, co.mountpoint))
+		goto out;
+	if (!realpath(o.media, media)) {
+		fail("MEDIA_DIR %s: %s", o.media, strerror(errno));
+		goto out;
+	}
+	snprintf(outputs, sizeof(outputs), "%s", o.outputs ? o.outputs : "");
+	if (!o.outputs)
+		snprintf(outputs, sizeof(outputs), "%s/.mix_outputs", media);
+	cfg = (struct core_config){
+		.media_dir = media, .outputs_dir = outputs,
+		.ttls = { (util_ms)(o.job_ttl * UTIL_MS_PER_HOUR),
+			  (util_ms)(o.failed_ttl * UTIL_MS_PER_HOUR) },
+		.max_jobs_per_session = o.max_jobs, .workers = o.workers,
+		.cleanup_interval_s = o.cleanup_interval,
+	};
+	if (co.debug)
+		log_set_level(LOG_LVL_DEBUG);
+	if (core_open(&fs.core, &cfg, util_now_ms(), err, sizeof(err))) {
+		fail("%s%s", err, "");
+		goto out;
+	}
+	nodes_init();
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
+	if (!se)
+		goto close_core;
+	if (fuse_session_mount(se, co.mountpoint) != 0) {
+		fail("cannot mount on %s%s", co.mountpoint, "");
+		goto destroy;
+	}
+	fs.se = se;
+	if (fuse_daemonize(co.foreground) != 0)
+		goto unmount;
+	if (!co.foreground)
+		log_use_syslog();
+	log_info("mounted %s on %s (outputs %s, %u worker%s)", media, co.mountpoint, outputs,
+		 o.workers, o.workers == 1 ? "" : "s");
+	status = serve(se, &co);
+unmount:
+	fuse_session_unmount(se);
+destroy:
+	fuse_session_destroy(se);
+close_core:
+	core_close(fs.core);
+	fs.core = NULL;
+	nodes_free();
+	drop_free_all();
+	if (status == 0)
+		log_info("unmounted %s", co.mountpoint);
+out:
+	free(co.mountpoint);
+	free(o.media);
+	free(o.outputs);
+	fuse_opt_free_args(&args);
+	return status;
 }

@@ -1,0 +1,147 @@
+/*
+ * fs_impl.h - what the files of src/fs share. The tree is served through
+ * libfuse's low-level API: every node has a stable inode number while the
+ * kernel knows it, replies to `wait` are deferred (no thread is held), and
+ * kernel caches are invalidated from one notifier thread, never from inside
+ * a request handler.
+ */
+#ifndef MIXFS_FS_IMPL_H
+#define MIXFS_FS_IMPL_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "mixfs/core.h"
+#include "mixfs/hmap.h"
+#include "mixfs/job.h"
+
+enum node_kind {
+	N_ROOT = 1,
+	N_README,
+	N_STATS,
+	N_SESSIONS,
+	N_JOB_LINKS,		/* /jobs */
+	N_SESSION,
+	N_STEMS,
+	N_STEM_FILE,
+	N_REQUESTS,
+	N_REQUEST_FILE,		/* a receipt or a draft in requests/ */
+	N_SESSION_JOBS,
+	N_JOB,
+	N_JOB_FILE,
+	N_LATEST,
+	N_SESSION_FINAL,
+	N_JOB_LINK,		/* /jobs/JID */
+};
+
+enum job_file {
+	JF_STATE, JF_PROGRESS, JF_JOB_JSON, JF_REQUEST_JSON, JF_ERROR,
+	JF_LOG, JF_WAIT, JF_FINAL_MIX, JF_CTL, JF_COUNT
+};
+
+extern const char *const fs_job_file_names[JF_COUNT];
+
+struct node {
+	fuse_ino_t ino;
+	enum node_kind kind;
+	enum job_file jf;	/* N_JOB_FILE only */
+	char sid[JOB_SESSION_MAX + 1];
+	char jid[JOB_ID_LEN + 1];	/* N_JOB, N_JOB_FILE, N_JOB_LINK */
+	char name[256];		/* N_STEM_FILE, N_REQUEST_FILE */
+	uint64_t nlookup;	/* protected by the table's lock */
+	char key[512];		/* kind/sid/jid/name: the table's key */
+	char ino_key[24];
+};
+
+/* ---- nodes.c: the inode table ---- */
+
+/* Find or make the node; it stays until forgotten. Returns NULL on ENOMEM.
+ * The returned copy is safe to use without the lock. */
+int nodes_get(enum node_kind kind, const char *sid, const char *jid, const char *name,
+	      enum job_file jf, struct node *out);
+/* Copy the node of @ino into @out; -ENOENT when unknown. */
+int nodes_find(fuse_ino_t ino, struct node *out);
+/* The inode of a node if the kernel may know it, else 0. */
+fuse_ino_t nodes_ino_of(enum node_kind kind, const char *sid, const char *jid,
+			const char *name, enum job_file jf);
+void nodes_ref(fuse_ino_t ino);
+void nodes_forget(fuse_ino_t ino, uint64_t n);
+/* A stable number for readdir without making a node. */
+fuse_ino_t nodes_peek_ino(enum node_kind kind, const char *sid, const char *jid,
+			  const char *name, enum job_file jf);
+void nodes_init(void);
+void nodes_free(void);
+
+/* ---- dropbox.c: files being written into requests/, and drafts ---- */
+
+struct drop {
+	char sid[JOB_SESSION_MAX + 1];
+	char name[256];
+	char *buf;		/* owned; NULL when empty */
+	size_t len;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+	struct timespec mtime;
+	bool dirty;		/* written since the last submit */
+	bool failed_big;	/* a write went past the cap: EFBIG, nothing kept */
+	int refs;		/* open handles + 1 while listed */
+	bool listed;
+};
+
+/* Every call takes the drop box lock itself. */
+struct drop *drop_create(const char *sid, const char *name, uid_t uid, gid_t gid, mode_t mode);
+/* The listed drop named @name (a new reference), or NULL. */
+struct drop *drop_get(const char *sid, const char *name);
+void drop_put(struct drop *d);
+/* Unlist (unlink); the drop lives on while handles hold it. */
+int drop_unlink(const char *sid, const char *name);
+int drop_rename(const char *sid, const char *from, const char *to);
+int drop_write(struct drop *d, const char *buf, size_t len, off_t off);
+int drop_truncate(struct drop *d, off_t len);
+/* Copy out a drop's bytes for submitting or reading (malloc'd). */
+int drop_snapshot(struct drop *d, char **buf, size_t *len, bool *dirty);
+void drop_mark_clean(struct drop *d);
+/* Listed names of a session's drops (malloc'd array of malloc'd strings). */
+int drop_names(const char *sid, char ***names, size_t *n);
+void drop_stat(struct drop *d, struct stat *st);
+void drop_set_times(struct drop *d, const struct timespec *mtime);
+void drop_set_mode(struct drop *d, mode_t mode);
+void drop_free_all(void);
+
+/* ---- render.c: the contents of synthetic files ---- */
+
+/* Render a node's text into a malloc'd buffer. -ENOENT when it is gone. */
+int render_node(struct core *c, const struct node *n, char **buf, size_t *len);
+char *render_readme(void);
+
+/* ---- events.c: kernel notifications, deferred waits, polls ---- */
+
+void events_init(struct fuse_session *se);
+void events_stop(void);
+/* The core's listener: queue for the notifier thread. */
+void events_listener(void *ctx, enum core_event ev, const char *sid, const char *jid);
+/* Defer a read of `wait` until the job is final. */
+void events_wait(struct core *c, fuse_req_t req, const char *jid);
+/* Register a poll handle for a job's state (taken over). */
+void events_poll(const char *jid, struct fuse_pollhandle *ph);
+/* Queue an entry invalidation (from handlers, which must not notify). */
+void events_inval_entry(fuse_ino_t parent, const char *name);
+
+/* ---- ops.c ---- */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+struct fs_ctx {
+	struct core *core;
+	struct fuse_session *se;
+	bool allow_other;
+};
+extern struct fs_ctx fs;
+
+#define FS_FIXED_INOS 16
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * nodes.c - the inode table: which node of the tree each inode number
+ * names. A node is made when the kernel first looks it up and freed when
+ * the kernel forgets it, so its number is stable for as long as anyone
+ * holds it. The five fixed nodes (root, README, stats, sessions, jobs) are
+ * never freed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_impl.h"
+
+static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hmap by_key;	/* protected by nodes_lock */
+static struct hmap by_ino;	/* protected by nodes_lock */
+static fuse_ino_t next_ino = FS_FIXED_INOS;	/* protected by nodes_lock */
+
+static const enum node_kind fixed[] = { N_ROOT, N_README, N_STATS, N_SESSIONS, N_JOB_LINKS };
+
+static void node_key(char *out, size_t cap, enum node_kind kind, const char *sid,
+		     const char *jid, const char *name, enum job_file jf)
+{
+	snprintf(out, cap, "%d/%d/%s/%s/%s", (int)kind, (int)jf, sid ? sid : "",
+		 jid ? jid : "", name ? name : "");
+}
+
+static struct node *node_new(enum node_kind kind, const char *sid, const char *jid,
+			     const char *name, enum job_file jf, fuse_ino_t ino)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->ino = ino;
+	n->kind = kind;
+	n->jf = jf;
+	snprintf(n->sid, sizeof(n->sid), "%s", sid ? sid : "");
+	snprintf(n->jid, sizeof(n->jid), "%s", jid ? jid : "");
+	snprintf(n->name, sizeof(n->name), "%s", name ? name : "");
+	node_key(n->key, sizeof(n->key), kind, sid, jid, name, jf);
+	snprintf(n->ino_key, sizeof(n->ino_key), "%lu", (unsigned long)ino);
+	if (hmap_put(&by_key, n->key, n) || hmap_put(&by_ino, n->ino_key, n)) {
+		hmap_del(&by_key, n->key);
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void nodes_init(void)
+{
+	hmap_init(&by_key);
+	hmap_init(&by_ino);
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++)
+		node_new(fixed[i], NULL, NULL, NULL, 0, (fuse_ino_t)(i + 1));
+}
+
+static void free_node(void *ctx, void *val)
+{
+	(void)ctx;
+	free(val);
+}
+
+void nodes_free(void)
+{
+	hmap_each(&by_ino, free_node, NULL);
+	hmap_free(&by_key);
+	hmap_free(&by_ino);
+}
+
+int nodes_get(enum node_kind kind, const char *sid, const char *jid, const char *name,
+	      enum job_file jf, struct node *out)
+{
+	char key[512];
+	struct node *n;
+
+	node_key(key, sizeof(key), kind, sid, jid, name, jf);
+	pthread_mutex_lock(&nodes_lock);
+	n = hmap_get(&by_key, key);
+	if (!n)
+		n = node_new(kind, sid, jid, name, jf, next_ino++);
+	if (n)
+		*out = *n;
+	pthread_mutex_unlock(&nodes_lock);
+	return n ? 0 : -ENOMEM;
+}
+
+int nodes_find(fuse_ino_t ino, struct node *out)
+{
+	char key[24];
+	struct node *n;
+
+	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
+	pthread_mutex_lock(&nodes_lock);
+	n = hmap_get(&by_ino, key);
+	if (n)
+		*out = *n;
+	pthread_mutex_unlock(&nodes_lock);
+	return n ? 0 : -ENOENT;
+}
+
+fuse_ino_t nodes_ino_of(enum node_kind kind, const char *sid, const char *jid,
+			const char *name, enum job_file jf)
+{
+	char key[512];
+	struct node *n;
+	fuse_ino_t ino;
+
+	node_key(key, sizeof(key), kind, sid, jid, name, jf);
+	pthread_mutex_lock(&nodes_lock);
+	n = hmap_get(&by_key, key);
+	ino = n ? n->ino : 0;
+	pthread_mutex_unlock(&nodes_lock);
+	return ino;
+}
+
+fuse_ino_t nodes_peek_ino(enum node_kind kind, const char *sid, const char *jid,
+			  const char *name, enum job_file jf)
+{
+	fuse_ino_t ino = nodes_ino_of(kind, sid, jid, name, jf);
+	char key[512];
+	uint64_t h = 1469598103934665603ULL;
+
+	if (ino)
+		return ino;
+	/* Only shown by readdir (d_ino); a later lookup makes the real one. */
+	node_key(key, sizeof(key), kind, sid, jid, name, jf);
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (fuse_ino_t)(h | (1ULL << 62));
+}
+
+void nodes_ref(fuse_ino_t ino)
+{
+	char key[24];
+	struct node *n;
+
+	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
+	pthread_mutex_lock(&nodes_lock);
+	if ((n = hmap_get(&by_ino, key)))
+		n->nlookup++;
+	pthread_mutex_unlock(&nodes_lock);
+}
+
+void nodes_forget(fuse_ino_t ino, uint64_t count)
+{
+	char key[24];
+	struct node *n;
+
+	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
+	pthread_mutex_lock(&nodes_lock);
+	n = hmap_get(&by_ino, key);
+	if (n && ino >= FS_FIXED_INOS) {
+		n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
+		if (!n->nlookup) {
+			hmap_del(&by_ino, n->ino_key);
+			hmap_del(&by_key, n->key);
+			free(n);
+		}
+	}
+	pthread_mutex_unlock(&nodes_lock);
+}

@@ -1,0 +1,1257 @@
+/*
+ * ops.c - the low-level FUSE operations: route an inode to its node, and
+ * turn each call into a job-manager call or a passthrough to disk (stems/,
+ * the mixes). Synthetic files are rendered at open into the handle and
+ * served with direct_io, so every read shows the current state and no size
+ * needs to be right in advance.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs_impl.h"
+#include "mixfs/log.h"
+#include "mixfs/request.h"
+
+struct fs_ctx fs;
+
+#define DIR_TIMEOUT 1.0		/* names of sessions and jobs; dropped on delete */
+#define FILE_TIMEOUT 0.0	/* synthetic files change under the reader */
+#define CTL_MAX 64
+
+enum h_kind { H_BUF, H_FD, H_DROP, H_CTL, H_WAIT, H_DIR };
+
+struct dirent_snap {
+	char name[256];
+	fuse_ino_t ino;
+	mode_t type;
+};
+
+struct handle {
+	enum h_kind kind;
+	struct node node;
+	char *buf;			/* H_BUF, H_CTL, H_WAIT once settled */
+	size_t len;
+	int fd;				/* H_FD */
+	struct drop *drop;		/* H_DROP: a reference */
+	uid_t uid;			/* who opened it */
+	struct dirent_snap *ents;	/* H_DIR */
+	size_t n_ents;
+};
+
+/* ---- helpers ---- */
+
+static const struct store *st(void)
+{
+	return core_store(fs.core);
+}
+
+static struct handle *handle_new(enum h_kind kind, const struct node *n, uid_t uid)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		h->kind = kind;
+		h->node = *n;
+		h->fd = -1;
+		h->uid = uid;
+	}
+	return h;
+}
+
+static void handle_free(struct handle *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	if (h->drop)
+		drop_put(h->drop);
+	free(h->buf);
+	free(h->ents);
+	free(h);
+}
+
+static struct handle *H(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static uid_t req_uid(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->uid;
+}
+
+static int session_stat(const char *sid, struct stat *out)
+{
+	char path[STORE_PATH_MAX];
+
+	if (!util_valid_session_id(sid) || store_session_path(st(), sid, path))
+		return -ENOENT;
+	if (stat(path, out) < 0 || !S_ISDIR(out->st_mode))
+		return -ENOENT;
+	return 0;
+}
+
+/* May @uid change session @sid (write into it, cancel or delete there)? */
+static int may_write_session(const char *sid, uid_t uid)
+{
+	struct stat s;
+	int rc = session_stat(sid, &s);
+
+	if (rc)
+		return rc;
+	return uid == 0 || s.st_uid == uid ? 0 : -EACCES;
+}
+
+static int stem_path(const char *sid, const char *name, char *out)
+{
+	char dir[STORE_PATH_MAX];
+
+	if (store_stems_path(st(), sid, dir))
+		return -ENAMETOOLONG;
+	return util_fmt(out, STORE_PATH_MAX, "%s/%s", dir, name);
+}
+
+static int output_path(const struct node *n, char *out)
+{
+	if (n->kind == N_SESSION_FINAL)
+		return store_final_mix_path(st(), n->sid, out);
+	return store_output_path(st(), n->sid, n->jid, out);
+}
+
+/* ---- attributes ---- */
+
+static void attr_base(struct stat *s, mode_t mode, uid_t uid, gid_t gid)
+{
+	memset(s, 0, sizeof(*s));
+	s->st_mode = mode;
+	s->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	s->st_uid = uid;
+	s->st_gid = gid;
+	s->st_blksize = 4096;
+}
+
+static void attr_time(struct stat *s, util_ms t)
+{
+	s->st_mtim.tv_sec = s->st_ctim.tv_sec = s->st_atim.tv_sec = (time_t)(t / 1000);
+	s->st_mtim.tv_nsec = s->st_ctim.tv_nsec = s->st_atim.tv_nsec = (long)(t % 1000) * 1000000;
+}
+
+static int attr_rendered(const struct node *n, struct stat *s)
+{
+	char *buf;
+	size_t len;
+	int rc = render_node(fs.core, n, &buf, &len);
+
+	if (rc)
+		return rc;
+	free(buf);
+	s->st_size = (off_t)len;
+	return 0;
+}
+
+static int attr_job(const struct node *n, struct stat *s)
+{
+	struct core_job_brief b;
+	struct stat ss;
+	char path[STORE_PATH_MAX];
+	int rc;
+
+	if ((rc = core_job_brief(fs.core, n->jid, &b)) || (rc = session_stat(b.sid, &ss)))
+		return rc;
+	if (b.owner_uid >= 0)
+		ss.st_uid = (uid_t)b.owner_uid;
+	if (n->kind == N_JOB) {
+		attr_base(s, S_IFDIR | 0755, ss.st_uid, ss.st_gid);
+	} else if (n->kind == N_JOB_LINK) {
+		attr_base(s, S_IFLNK | 0777, ss.st_uid, ss.st_gid);
+		s->st_size = (off_t)(strlen("../sessions//jobs/") + strlen(b.sid) + JOB_ID_LEN);
+	} else if (n->jf == JF_FINAL_MIX) {
+		if (b.state != JOB_COMPLETE)
+			return -ENOENT;
+		if ((rc = output_path(n, path)) || stat(path, s) < 0)
+			return rc ? rc : -ENOENT;
+		s->st_mode = S_IFREG | 0444;
+		return 0;
+	} else {
+		attr_base(s, S_IFREG | (n->jf == JF_CTL ? 0644 : 0444), ss.st_uid, ss.st_gid);
+		if (n->jf != JF_WAIT && (rc = attr_rendered(n, s)))
+			return rc;
+	}
+	attr_time(s, b.updated_at);
+	return 0;
+}
+
+static int attr_request_file(const struct node *n, struct stat *s)
+{
+	struct drop *d = drop_get(n->sid, n->name);
+	char jid[JOB_ID_LEN + 1];
+	struct core_job_brief b;
+	struct stat ss;
+
+	if (d) {
+		attr_base(s, S_IFREG, 0, 0);
+		drop_stat(d, s);
+		drop_put(d);
+		return 0;
+	}
+	if (core_receipt(fs.core, n->sid, n->name, jid) || core_job_brief(fs.core, jid, &b) ||
+	    session_stat(n->sid, &ss))
+		return -ENOENT;
+	attr_base(s, S_IFREG | 0644, b.owner_uid >= 0 ? (uid_t)b.owner_uid : ss.st_uid, ss.st_gid);
+	s->st_size = JOB_ID_LEN + 1;
+	attr_time(s, b.created_at);
+	return 0;
+}
+
+static int node_attr(const struct node *n, struct stat *s)
+{
+	struct stat ss;
+	char path[STORE_PATH_MAX];
+	int rc = 0;
+
+	switch (n->kind) {
+	case N_ROOT:
+	case N_JOB_LINKS:
+		attr_base(s, S_IFDIR | 0755, getuid(), getgid());
+		break;
+	case N_SESSIONS:
+		attr_base(s, S_IFDIR | 01777, getuid(), getgid());
+		break;
+	case N_README:
+	case N_STATS:
+		attr_base(s, S_IFREG | 0444, getuid(), getgid());
+		rc = attr_rendered(n, s);
+		attr_time(s, util_now_ms());
+		break;
+	case N_SESSION:
+	case N_REQUESTS:
+	case N_SESSION_JOBS:
+		if ((rc = session_stat(n->sid, &ss)))
+			break;
+		*s = ss;
+		s->st_mode = S_IFDIR | 0755;
+		break;
+	case N_STEMS:
+	case N_STEM_FILE:
+		rc = n->kind == N_STEMS ? store_stems_path(st(), n->sid, path)
+					: stem_path(n->sid, n->name, path);
+		if (!rc && lstat(path, s) < 0)
+			rc = -errno;
+		break;
+	case N_LATEST: {
+		char jid[JOB_ID_LEN + 1];
+
+		if ((rc = core_session_latest(fs.core, n->sid, jid)) || (rc = session_stat(n->sid, &ss)))
+			break;
+		attr_base(s, S_IFLNK | 0777, ss.st_uid, ss.st_gid);
+		s->st_size = (off_t)strlen("jobs/") + JOB_ID_LEN;
+		break;
+	}
+	case N_SESSION_FINAL:
+		if ((rc = output_path(n, path)) == 0 && stat(path, s) < 0)
+			rc = -ENOENT;
+		if (!rc)
+			s->st_mode = S_IFREG | 0444;
+		break;
+	case N_REQUEST_FILE:
+		rc = attr_request_file(n, s);
+		break;
+	case N_JOB:
+	case N_JOB_FILE:
+	case N_JOB_LINK:
+		rc = attr_job(n, s);
+		break;
+	}
+	if (!rc)
+		s->st_ino = n->ino;
+	return rc;
+}
+
+static double node_timeout(const struct node *n)
+{
+	switch (n->kind) {
+	case N_SESSION:
+	case N_STEMS:
+	case N_REQUESTS:
+	case N_SESSION_JOBS:
+	case N_JOB:
+	case N_JOB_LINK:
+	case N_STEM_FILE:
+		return DIR_TIMEOUT;
+	default:
+		return FILE_TIMEOUT;
+	}
+}
+
+/* ---- routing: the child @name of @p ---- */
+
+static int child_job_file(const struct node *p, const char *name, struct node *c)
+{
+	for (int i = 0; i < JF_COUNT; i++)
+		if (strcmp(name, fs_job_file_names[i]) == 0)
+			return nodes_get(N_JOB_FILE, p->sid, p->jid, NULL, (enum job_file)i, c);
+	return -ENOENT;
+}
+
+static int child_of(const struct node *p, const char *name, struct node *c)
+{
+	static const struct { const char *name; enum node_kind kind; } root[] = {
+		{ "README", N_README }, { "stats", N_STATS },
+		{ "sessions", N_SESSIONS }, { "jobs", N_JOB_LINKS },
+	};
+	static const struct { const char *name; enum node_kind kind; } session[] = {
+		{ "stems", N_STEMS }, { "requests", N_REQUESTS }, { "jobs", N_SESSION_JOBS },
+		{ "latest", N_LATEST }, { "final_mix.wav", N_SESSION_FINAL },
+	};
+	struct core_job_brief b;
+	struct stat ss;
+
+	switch (p->kind) {
+	case N_ROOT:
+		for (size_t i = 0; i < sizeof(root) / sizeof(*root); i++)
+			if (strcmp(name, root[i].name) == 0)
+				return nodes_find((fuse_ino_t)(i + 2), c);
+		return -ENOENT;
+	case N_SESSIONS:
+		if (session_stat(name, &ss))
+			return -ENOENT;
+		return nodes_get(N_SESSION, name, NULL, NULL, 0, c);
+	case N_JOB_LINKS:
+		if (!job_id_valid(name) || core_job_brief(fs.core, name, &b))
+			return -ENOENT;
+		return nodes_get(N_JOB_LINK, b.sid, name, NULL, 0, c);
+	case N_SESSION:
+		for (size_t i = 0; i < sizeof(session) / sizeof(*session); i++)
+			if (strcmp(name, session[i].name) == 0)
+				return nodes_get(session[i].kind, p->sid, NULL, NULL, 0, c);
+		return -ENOENT;
+	case N_STEMS:
+		return nodes_get(N_STEM_FILE, p->sid, NULL, name, 0, c);
+	case N_REQUESTS:
+		return nodes_get(N_REQUEST_FILE, p->sid, NULL, name, 0, c);
+	case N_SESSION_JOBS:
+		if (!job_id_valid(name) || core_job_brief(fs.core, name, &b) ||
+		    strcmp(b.sid, p->sid) != 0)
+			return -ENOENT;
+		return nodes_get(N_JOB, p->sid, name, NULL, 0, c);
+	case N_JOB:
+		return child_job_file(p, name, c);
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static int reply_entry_for(fuse_req_t req, const struct node *c)
+{
+	struct fuse_entry_param e = { 0 };
+	int rc = node_attr(c, &e.attr);
+
+	if (rc)
+		return rc;
+	e.ino = c->ino;
+	e.attr_timeout = node_timeout(c);
+	e.entry_timeout = c->kind == N_REQUEST_FILE ? 0 : node_timeout(c);
+	nodes_ref(c->ino);
+	if (fuse_reply_entry(req, &e))
+		nodes_forget(c->ino, 1);
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node p, c;
+	int rc = nodes_find(parent, &p);
+
+	if (!rc)
+		rc = child_of(&p, name, &c);
+	if (!rc)
+		rc = reply_entry_for(req, &c);
+	if (rc)
+		fuse_reply_err(req, -rc);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	nodes_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		nodes_forget(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node n;
+	struct stat s;
+	int rc;
+
+	(void)fi;
+	if ((rc = nodes_find(ino, &n)) || (rc = node_attr(&n, &s)))
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &s, node_timeout(&n));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char target[512], jid[JOB_ID_LEN + 1];
+	struct node n;
+
+	if (nodes_find(ino, &n)) {
+		fuse_reply_err(req, ENOENT);
+	} else if (n.kind == N_LATEST) {
+		if (core_session_latest(fs.core, n.sid, jid))
+			fuse_reply_err(req, ENOENT);
+		else
+			snprintf(target, sizeof(target), "jobs/%s", jid), fuse_reply_readlink(req, target);
+	} else if (n.kind == N_JOB_LINK) {
+		snprintf(target, sizeof(target), "../sessions/%s/jobs/%s", n.sid, n.jid);
+		fuse_reply_readlink(req, target);
+	} else {
+		fuse_reply_err(req, EINVAL);
+	}
+}
+
+/* ---- directories ---- */
+
+static int snap_add(struct handle *h, size_t *cap, const char *name, fuse_ino_t ino, mode_t type)
+{
+	if (h->n_ents == *cap) {
+		size_t nc = *cap ? *cap * 2 : 32;
+		struct dirent_snap *v = realloc(h->ents, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		h->ents = v;
+		*cap = nc;
+	}
+	snprintf(h->ents[h->n_ents].name, sizeof(h->ents[0].name), "%s", name);
+	h->ents[h->n_ents].ino = ino;
+	h->ents[h->n_ents].type = type;
+	h->n_ents++;
+	return 0;
+}
+
+static int snap_names(struct handle *h, size_t *cap, char **names, size_t n,
+		      enum node_kind kind, const char *sid, mode_t type)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = snap_add(h, cap, names[i],
+				      nodes_peek_ino(kind, kind == N_SESSION ? names[i] : sid, NULL,
+						     kind == N_SESSION ? NULL : names[i], 0), type);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int snap_jobs(struct handle *h, size_t *cap, const char *sid, enum node_kind kind, mode_t type)
+{
+	core_jid *ids;
+	size_t n;
+	int rc = core_session_jobs(fs.core, sid, &ids, &n);
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = snap_add(h, cap, ids[i], nodes_peek_ino(kind, sid, ids[i], NULL, 0), type);
+	free(ids);
+	return rc;
+}
+
+static bool name_in(char **names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Receipts, then drafts not shadowed by a receipt of the same name (a
+ * request being rewritten). */
+static int snap_requests(struct handle *h, size_t *cap, const char *sid)
+{
+	char **names, **drafts;
+	size_t n, nd;
+	int rc = core_receipt_names(fs.core, sid, &names, &n);
+
+	if (rc)
+		return rc;
+	rc = drop_names(sid, &drafts, &nd);
+	for (size_t i = 0; !rc && i < nd; i++)
+		if (!name_in(names, n, drafts[i]))
+			rc = snap_add(h, cap, drafts[i],
+				      nodes_peek_ino(N_REQUEST_FILE, sid, NULL, drafts[i], 0), S_IFREG);
+	for (size_t i = 0; drafts && i < nd; i++)
+		free(drafts[i]);
+	free(drafts);
+	return snap_names(h, cap, names, n, N_REQUEST_FILE, sid, S_IFREG) ? -ENOMEM : rc;
+}
+
+static int snap_stems(struct handle *h, size_t *cap, const char *sid)
+{
+	char path[STORE_PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	if (store_stems_path(st(), sid, path) || !(d = opendir(path)))
+		return -ENOENT;
+	while (!rc && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			rc = snap_add(h, cap, e->d_name,
+				      nodes_peek_ino(N_STEM_FILE, sid, NULL, e->d_name, 0),
+				      (mode_t)(e->d_type == DT_DIR ? S_IFDIR : S_IFREG));
+	closedir(d);
+	return rc;
+}
+
+static int snap_dir(struct handle *h, const struct node *n)
+{
+	size_t cap = 0;
+	char **names;
+	size_t count;
+	struct core_job_brief b;
+	struct node tmp;
+	int rc = snap_add(h, &cap, ".", n->ino, S_IFDIR);
+
+	if (!rc)
+		rc = snap_add(h, &cap, "..", 1, S_IFDIR);
+	switch (n->kind) {
+	case N_ROOT:
+		rc = rc ? rc : snap_add(h, &cap, "README", 2, S_IFREG);
+		rc = rc ? rc : snap_add(h, &cap, "stats", 3, S_IFREG);
+		rc = rc ? rc : snap_add(h, &cap, "sessions", 4, S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "jobs", 5, S_IFDIR);
+		return rc;
+	case N_SESSIONS:
+	case N_JOB_LINKS:
+		if (rc || (rc = core_session_list(fs.core, &names, &count)))
+			return rc;
+		if (n->kind == N_SESSIONS)
+			return snap_names(h, &cap, names, count, N_SESSION, NULL, S_IFDIR);
+		for (size_t i = 0; i < count; i++) {
+			if (!rc)
+				rc = snap_jobs(h, &cap, names[i], N_JOB_LINK, S_IFLNK);
+			free(names[i]);
+		}
+		free(names);
+		return rc;
+	case N_SESSION:
+		rc = rc ? rc : snap_add(h, &cap, "stems", nodes_peek_ino(N_STEMS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "requests", nodes_peek_ino(N_REQUESTS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "jobs", nodes_peek_ino(N_SESSION_JOBS, n->sid, NULL, NULL, 0), S_IFDIR);
+		for (int i = 0; i < 2 && !rc; i++) {
+			const char *name = i ? "final_mix.wav" : "latest";
+			struct stat s;
+
+			if (child_of(n, name, &tmp) == 0 && node_attr(&tmp, &s) == 0)
+				rc = snap_add(h, &cap, name, tmp.ino, s.st_mode & S_IFMT);
+		}
+		return rc;
+	case N_STEMS:
+		return rc ? rc : snap_stems(h, &cap, n->sid);
+	case N_REQUESTS:
+		return rc ? rc : snap_requests(h, &cap, n->sid);
+	case N_SESSION_JOBS:
+		return rc ? rc : snap_jobs(h, &cap, n->sid, N_JOB, S_IFDIR);
+	case N_JOB:
+		if (rc || (rc = core_job_brief(fs.core, n->jid, &b)))
+			return rc;
+		for (int i = 0; !rc && i < JF_COUNT; i++)
+			if (i != JF_FINAL_MIX || b.state == JOB_COMPLETE)
+				rc = snap_add(h, &cap, fs_job_file_names[i],
+					      nodes_peek_ino(N_JOB_FILE, n->sid, n->jid, NULL, (enum job_file)i),
+					      S_IFREG);
+		return rc;
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node n;
+	struct handle *h;
+	int rc = nodes_find(ino, &n);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (!(h = handle_new(H_DIR, &n, req_uid(req)))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((rc = snap_dir(h, &n))) {
+		handle_free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi))
+		handle_free(h);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < h->n_ents; i++) {
+		struct stat s = { .st_ino = h->ents[i].ino, .st_mode = h->ents[i].type };
+		size_t need = fuse_add_direntry(req, buf + used, size - used, h->ents[i].name,
+						&s, (off_t)(i + 1));
+
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	handle_free(H(fi));
+	fuse_reply_err(req, 0);
+}
+
+/* ---- the drop box ---- */
+
+/* Submit what @d holds as a request, if it is one: a plain name, bytes
+ * written since the last submit. Returns 0 or the errno close() reports. */
+static int drop_submit(struct drop *d, uid_t uid)
+{
+	char jid[JOB_ID_LEN + 1], err[REQUEST_ERR_MAX + 64], *text;
+	size_t len;
+	bool dirty;
+	int rc;
+
+	if (d->failed_big) {
+		drop_unlink(d->sid, d->name);
+		return -EFBIG;
+	}
+	if (request_name_is_draft(d->name) || !d->listed)
+		return 0;
+	if ((rc = drop_snapshot(d, &text, &len, &dirty)))
+		return rc;
+	if (!dirty || len == 0) {
+		free(text);
+		return 0; /* an empty file is not a request (yet) */
+	}
+	rc = core_submit(fs.core, d->sid, d->name, text, len, (long)uid, util_now_ms(), jid,
+			 err, sizeof(err));
+	free(text);
+	drop_mark_clean(d);
+	if (rc == 0 || rc == -EINVAL || rc == -EDQUOT)
+		drop_unlink(d->sid, d->name); /* the receipt takes its place, or nothing */
+	if (rc == -EINVAL)
+		log_info("session %s: request %s rejected (job %s): %s", d->sid, d->name, jid, err);
+	else if (rc && rc != -EDQUOT)
+		log_error("session %s: request %s: %s", d->sid, d->name, err);
+	return rc;
+}
+
+static int open_drop(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
+		     struct handle **out)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct drop *d = drop_get(n->sid, n->name);
+	char jid[JOB_ID_LEN + 1];
+	int rc;
+
+	if (writing && (rc = may_write_session(n->sid, ctx->uid))) {
+		if (d)
+			drop_put(d);
+		return rc;
+	}
+	if (!d && writing) /* (re)writing a receipt's name: a new request */
+		d = drop_create(n->sid, n->name, ctx->uid, ctx->gid, 0644);
+	else if (d && (fi->flags & O_TRUNC))
+		drop_truncate(d, 0);
+	if (!d) { /* reading a receipt */
+		if (core_receipt(fs.core, n->sid, n->name, jid))
+			return -ENOENT;
+		*out = handle_new(H_BUF, n, ctx->uid);
+		if (!*out)
+			return -ENOMEM;
+		return render_node(fs.core, n, &(*out)->buf, &(*out)->len);
+	}
+	*out = handle_new(H_DROP, n, ctx->uid);
+	if (!*out) {
+		drop_put(d);
+		return -ENOMEM;
+	}
+	(*out)->drop = d;
+	return 0;
+}
+
+/* ---- files ---- */
+
+static int open_passthrough(const struct node *n, int flags, struct handle *h)
+{
+	char path[STORE_PATH_MAX];
+	int rc = n->kind == N_STEM_FILE ? stem_path(n->sid, n->name, path) : output_path(n, path);
+
+	if (rc)
+		return rc;
+	h->fd = open(path, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC | O_NOFOLLOW);
+	return h->fd < 0 ? -errno : 0;
+}
+
+static bool node_writable(const struct node *n)
+{
+	return n->kind == N_STEM_FILE || n->kind == N_REQUEST_FILE ||
+	       (n->kind == N_JOB_FILE && n->jf == JF_CTL);
+}
+
+static int open_node(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
+		     struct handle **out)
+{
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	uid_t uid = req_uid(req);
+	enum h_kind kind = H_BUF;
+	struct core_job_brief b;
+	int rc;
+
+	/* root passes mode bits even with default_permissions: refuse here */
+	if (writing && !node_writable(n))
+		return -EACCES;
+	if (n->kind == N_REQUEST_FILE)
+		return open_drop(req, n, fi, out);
+	if (n->kind == N_STEM_FILE && writing && (rc = may_write_session(n->sid, uid)))
+		return rc;
+	if (n->kind == N_JOB_FILE && n->jf == JF_CTL && writing) {
+		if ((rc = core_job_brief(fs.core, n->jid, &b)))
+			return rc;
+		if (uid != 0 && b.owner_uid >= 0 && (uid_t)b.owner_uid != uid)
+			return -EACCES;
+		kind = H_CTL;
+	}
+	if (n->kind == N_STEM_FILE || n->kind == N_SESSION_FINAL ||
+	    (n->kind == N_JOB_FILE && n->jf == JF_FINAL_MIX))
+		kind = H_FD;
+	if (n->kind == N_JOB_FILE && n->jf == JF_WAIT)
+		kind = H_WAIT;
+	if (!(*out = handle_new(kind, n, uid)))
+		return -ENOMEM;
+	if (kind == H_FD)
+		return open_passthrough(n, fi->flags, *out);
+	if (kind == H_BUF)
+		return render_node(fs.core, n, &(*out)->buf, &(*out)->len);
+	return core_job_brief(fs.core, n->jid, &b);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = NULL;
+	struct node n;
+	int rc = nodes_find(ino, &n);
+
+	if (!rc)
+		rc = open_node(req, &n, fi, &h);
+	if (rc) {
+		handle_free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	/* synthetic files: no page cache, so a read is never stale */
+	fi->direct_io = h->kind != H_FD;
+	fi->keep_cache = h->kind == H_FD && n.kind == N_JOB_FILE; /* a job's mix never changes */
+	if (h->kind == H_WAIT || h->kind == H_CTL)
+		fi->nonseekable = 0;
+	if (fuse_reply_open(req, fi))
+		handle_free(h);
+}
+
+static void reply_slice(fuse_req_t req, const char *buf, size_t len, size_t size, off_t off)
+{
+	if ((size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, buf + off, len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+static void read_wait(fuse_req_t req, struct handle *h, size_t size, off_t off)
+{
+	struct core_job_brief b;
+	int rc = core_job_brief(fs.core, h->node.jid, &b);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (!job_state_is_final(b.state)) {
+		events_wait(fs.core, req, h->node.jid);
+		return;
+	}
+	free(h->buf);
+	h->buf = NULL;
+	if (asprintf(&h->buf, "%s\n", job_state_name(b.state)) < 0) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->len = strlen(h->buf);
+	reply_slice(req, h->buf, h->len, size, off);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	char *text;
+	size_t len;
+
+	(void)ino;
+	switch (h->kind) {
+	case H_FD:
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = h->fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	case H_WAIT:
+		read_wait(req, h, size, off);
+		return;
+	case H_DROP:
+		if (drop_snapshot(h->drop, &text, &len, NULL)) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		reply_slice(req, text, len, size, off);
+		free(text);
+		return;
+	default:
+		reply_slice(req, h->buf, h->len, size, off);
+	}
+}
+
+static int ctl_command(struct handle *h, fuse_req_t req)
+{
+	char cmd[CTL_MAX + 1];
+	size_t n = h->len;
+
+	memcpy(cmd, h->buf, n);
+	cmd[n] = '\0';
+	while (n && (cmd[n - 1] == '\n' || cmd[n - 1] == ' ' || cmd[n - 1] == '\r'))
+		cmd[--n] = '\0';
+	if (!n)
+		return 0; /* more may come */
+	h->len = 0;
+	if (strcmp(cmd, "cancel") != 0)
+		return -EINVAL;
+	return core_cancel(fs.core, h->node.jid, (long)req_uid(req), util_now_ms());
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+	ssize_t n;
+	int rc = 0;
+
+	(void)ino;
+	switch (h->kind) {
+	case H_FD:
+		n = pwrite(h->fd, buf, size, off);
+		if (n < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_write(req, (size_t)n);
+		return;
+	case H_DROP:
+		rc = drop_write(h->drop, buf, size, off);
+		break;
+	case H_CTL:
+		if (h->len + size > CTL_MAX) {
+			rc = -EINVAL;
+			break;
+		}
+		if (!h->buf && !(h->buf = malloc(CTL_MAX + 1))) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(h->buf + h->len, buf, size);
+		h->len += size;
+		rc = ctl_command(h, req);
+		break;
+	default:
+		rc = -EACCES;
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+	int rc = 0;
+
+	(void)ino;
+	if (h->kind == H_DROP)
+		rc = drop_submit(h->drop, h->uid);
+	fuse_reply_err(req, -rc);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+
+	(void)ino;
+	if (h->kind == H_DROP && h->drop->dirty)
+		drop_submit(h->drop, h->uid); /* no flush came: nobody hears an error now */
+	handle_free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct handle *h = H(fi);
+	int rc = 0;
+
+	(void)ino;
+	if (h->kind == H_FD && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		rc = errno;
+	fuse_reply_err(req, rc);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct handle *h = NULL;
+	struct node p, c;
+	char path[STORE_PATH_MAX];
+	struct fuse_entry_param e = { 0 };
+	int rc = nodes_find(parent, &p);
+
+	if (!rc && p.kind != N_REQUESTS && p.kind != N_STEMS)
+		rc = -EACCES;
+	if (!rc && !util_valid_plain_name(name))
+		rc = -EINVAL;
+	if (!rc)
+		rc = may_write_session(p.sid, ctx->uid);
+	if (!rc)
+		rc = child_of(&p, name, &c);
+	if (!rc && !(h = handle_new(p.kind == N_REQUESTS ? H_DROP : H_FD, &c, ctx->uid)))
+		rc = -ENOMEM;
+	if (!rc && p.kind == N_REQUESTS) {
+		if (!(h->drop = drop_create(p.sid, name, ctx->uid, ctx->gid, mode & ~ctx->umask)))
+			rc = -ENOMEM;
+	} else if (!rc) {
+		if ((rc = stem_path(p.sid, name, path)) == 0) {
+			h->fd = open(path, (fi->flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW) & ~O_NOCTTY,
+				     mode & ~ctx->umask & 0777);
+			if (h->fd < 0)
+				rc = -errno;
+			else if (fchown(h->fd, ctx->uid, ctx->gid) < 0)
+				log_warn("%s: cannot give it to uid %u", path, (unsigned)ctx->uid);
+		}
+	}
+	if (!rc)
+		rc = node_attr(&c, &e.attr);
+	if (rc) {
+		handle_free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	e.ino = c.ino;
+	e.attr_timeout = node_timeout(&c);
+	e.entry_timeout = p.kind == N_REQUESTS ? 0 : node_timeout(&c);
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = h->kind == H_DROP;
+	nodes_ref(c.ino);
+	if (fuse_reply_create(req, &e, fi)) {
+		nodes_forget(c.ino, 1);
+		handle_free(h);
+	}
+}
+
+static int setattr_drop(const struct node *n, struct stat *attr, int to_set, uid_t uid)
+{
+	struct drop *d = drop_get(n->sid, n->name);
+	struct timespec now;
+	const struct fuse_ctx *ctx = NULL;
+	int rc = 0;
+
+	(void)ctx;
+	if (!d) {
+		/* a receipt: truncating it starts a new request under its name;
+		 * times and mode are accepted and change nothing */
+		if (!(to_set & FUSE_SET_ATTR_SIZE))
+			return 0;
+		if ((rc = may_write_session(n->sid, uid)))
+			return rc;
+		if (!(d = drop_create(n->sid, n->name, uid, (gid_t)0, 0644)))
+			return -ENOMEM;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		rc = drop_truncate(d, attr->st_size);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		drop_set_mode(d, attr->st_mode);
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		drop_set_times(d, (to_set & FUSE_SET_ATTR_MTIME_NOW) ? &now : &attr->st_mtim);
+	}
+	drop_put(d);
+	return rc;
+}
+
+static int setattr_stem(const struct node *n, struct stat *attr, int to_set)
+{
+	char path[STORE_PATH_MAX];
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+	int rc = stem_path(n->sid, n->name, path);
+
+	if (rc)
+		return rc;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && truncate(path, attr->st_size) < 0)
+		return -errno;
+	if ((to_set & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
+		return -errno;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+		       FUSE_SET_ATTR_MTIME_NOW)) && utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	uid_t uid = req_uid(req);
+	struct node n;
+	struct stat s;
+	int rc = nodes_find(ino, &n);
+
+	(void)fi;
+	if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		rc = -EPERM;
+	else if (!rc && n.kind == N_REQUEST_FILE)
+		rc = setattr_drop(&n, attr, to_set, uid);
+	else if (!rc && n.kind == N_STEM_FILE)
+		rc = (rc = may_write_session(n.sid, uid)) ? rc : setattr_stem(&n, attr, to_set);
+	else if (!rc)
+		rc = -EACCES;
+	if (!rc)
+		rc = node_attr(&n, &s);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &s, node_timeout(&n));
+}
+
+/* ---- names ---- */
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct node p, c;
+	int rc = nodes_find(parent, &p);
+
+	(void)mode;
+	if (!rc && p.kind != N_SESSIONS)
+		rc = -EPERM;
+	if (!rc && !util_valid_session_id(name))
+		rc = -EINVAL;
+	if (!rc)
+		rc = core_session_create(fs.core, name, ctx->uid, ctx->gid);
+	if (!rc)
+		rc = child_of(&p, name, &c);
+	if (!rc)
+		rc = reply_entry_for(req, &c);
+	if (rc)
+		fuse_reply_err(req, -rc);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node p;
+	int rc = nodes_find(parent, &p);
+
+	if (!rc && p.kind == N_SESSION_JOBS)
+		rc = job_id_valid(name) ? core_delete(fs.core, name, (long)req_uid(req)) : -ENOENT;
+	else if (!rc)
+		rc = -EPERM;
+	fuse_reply_err(req, -rc);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	uid_t uid = req_uid(req);
+	char path[STORE_PATH_MAX], jid[JOB_ID_LEN + 1];
+	struct node p;
+	int rc = nodes_find(parent, &p);
+
+	if (!rc && (p.kind == N_REQUESTS || p.kind == N_STEMS))
+		rc = may_write_session(p.sid, uid);
+	else if (!rc)
+		rc = -EPERM;
+	if (!rc && p.kind == N_REQUESTS) {
+		rc = drop_unlink(p.sid, name);
+		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, jid) == 0)
+			rc = -EPERM; /* a receipt stays until its job expires */
+	} else if (!rc) {
+		if ((rc = stem_path(p.sid, name, path)) == 0 && unlink(path) < 0)
+			rc = -errno;
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	uid_t uid = req_uid(req);
+	char from[STORE_PATH_MAX], to[STORE_PATH_MAX];
+	struct node p;
+	struct drop *d;
+	int rc = nodes_find(parent, &p);
+
+	if (!rc && newparent != parent)
+		rc = -EXDEV;
+	else if (!rc && (flags & RENAME_EXCHANGE))
+		rc = -EINVAL;
+	else if (!rc && p.kind != N_REQUESTS && p.kind != N_STEMS)
+		rc = -EPERM;
+	if (!rc)
+		rc = may_write_session(p.sid, uid);
+	if (!rc && !util_valid_plain_name(newname))
+		rc = -EINVAL;
+	if (!rc && p.kind == N_STEMS) {
+		if (!(rc = stem_path(p.sid, name, from)) && !(rc = stem_path(p.sid, newname, to)) &&
+		    renameat2(AT_FDCWD, from, AT_FDCWD, to, flags) < 0)
+			rc = -errno;
+	} else if (!rc) {
+		/* write-then-rename: a draft renamed to a plain name is dropped */
+		rc = drop_rename(p.sid, name, newname);
+		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, from) == 0)
+			rc = -EPERM;
+		if (!rc && (d = drop_get(p.sid, newname))) {
+			rc = drop_submit(d, uid);
+			drop_put(d);
+		}
+	}
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- the rest ---- */
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct handle *h = H(fi);
+	struct core_job_brief b;
+	unsigned revents = POLLIN | POLLRDNORM;
+
+	(void)ino;
+	if (h->kind == H_BUF && h->node.kind == N_JOB_FILE && h->node.jf == JF_STATE &&
+	    core_job_brief(fs.core, h->node.jid, &b) == 0) {
+		/* readable data is always there; POLLPRI says it changed since open */
+		if (strncmp(h->buf, job_state_name(b.state), strlen(job_state_name(b.state))) != 0 ||
+		    h->buf[strlen(job_state_name(b.state))] != '\n')
+			revents |= POLLPRI;
+		else if (ph) {
+			events_poll(h->node.jid, ph);
+			ph = NULL;
+		}
+	}
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, revents);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	(void)ino, (void)name, (void)size;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (statvfs(st()->media, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	conn->want &= ~FUSE_CAP_POSIX_ACL;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.create = op_create,
+	.poll = op_poll,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.statfs = op_statfs,
+};
