@@ -1,14 +1,307 @@
-/* workers.c - the worker threads (see core.h). */
+/*
+ * workers.c - the worker threads: each takes the oldest queued job, runs
+ * it through the audio engine, and records every stage.
+ *
+ * Writes to a running job's record happen on each state change (and its
+ * log line), and for progress at most once a second; progress itself
+ * changes in the cache on every tick, so the tree is always current.
+ * A cancel (or shutdown) sets a flag the engine polls between blocks.
+ * On shutdown a running job goes back to queued on disk, so the next
+ * mount runs it again.
+ */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "core_impl.h"
+#include "mixfs/log.h"
+#include "mixfs/mix.h"
+#include "mixfs/request.h"
+
+#define PROGRESS_WRITE_MS 1000
+
+struct run {
+	struct core *c;
+	struct cjob *cj;
+	util_ms last_write;
+	util_ms started;
+};
+
+/* Append "TIME LINE" to a job's log (a record being prepared). */
+static void log_append(struct job *j, util_ms now, const char *line)
+{
+	char iso[UTIL_ISO_MAX], *next;
+
+	util_iso_format(now, iso);
+	if (asprintf(&next, "%s%s %s\n", j->log ? j->log : "", iso, line) < 0)
+		return;
+	free(j->log);
+	j->log = next;
+}
+
+/* Apply a change to the job's record: on disk first, then the cache. */
+static int run_update(struct run *r, enum job_state to, const char *line, const char *error)
+{
+	struct core *c = r->c;
+	struct core_events ev = { 0 };
+	struct job next;
+	util_ms now = util_now_ms();
+	int rc;
+
+	pthread_mutex_lock(&c->io_lock);
+	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
+		if (to != next.state)
+			job_set_state(&next, to, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
+		if (line)
+			log_append(&next, now, line);
+		if (error)
+			job_set_str(&next.error, error);
+		if ((rc = core_commit(c, r->cj, &next)))
+			job_clear(&next);
+		else
+			r->last_write = now;
+	}
+	pthread_mutex_lock(&c->lock);
+	core_events_add(&ev, CORE_EV_CHANGED, &r->cj->rec);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->io_lock);
+	core_events_fire(c, &ev);
+	return rc;
+}
+
+static void cb_stage(void *ctx, enum mix_stage stage)
+{
+	struct run *r = ctx;
+	enum job_state st = (enum job_state)(JOB_LOADING_STEMS + stage);
+
+	if (r->cj->rec.state != st)
+		run_update(r, st, mix_stage_name(stage), NULL);
+}
+
+static void cb_progress(void *ctx, int percent)
+{
+	struct run *r = ctx;
+	struct core *c = r->c;
+	bool write_now = false;
+
+	pthread_mutex_lock(&c->lock);
+	if (percent > r->cj->rec.progress)
+		r->cj->rec.progress = percent;
+	pthread_mutex_unlock(&c->lock);
+	if (util_now_ms() - r->last_write >= PROGRESS_WRITE_MS)
+		write_now = true;
+	if (write_now)
+		run_update(r, r->cj->rec.state, NULL, NULL);
+}
+
+static bool cb_cancelled(void *ctx)
+{
+	struct run *r = ctx;
+	bool stop;
+
+	pthread_mutex_lock(&r->c->lock);
+	stop = r->cj->cancel || r->c->stopping;
+	pthread_mutex_unlock(&r->c->lock);
+	return stop;
+}
+
+static void cb_log(void *ctx, const char *line)
+{
+	struct run *r = ctx;
+	char iso[UTIL_ISO_MAX], *next;
+
+	/* kept in the cache now, on disk with the next write */
+	util_iso_format(util_now_ms(), iso);
+	pthread_mutex_lock(&r->c->lock);
+	if (asprintf(&next, "%s%s %s\n", r->cj->rec.log ? r->cj->rec.log : "", iso, line) >= 0) {
+		free(r->cj->rec.log);
+		r->cj->rec.log = next;
+	}
+	pthread_mutex_unlock(&r->c->lock);
+}
+
+static void result_from_mix(struct job_result *out, const struct mix_result *m)
+{
+	out->present = true;
+	out->duration_s = m->duration_s;
+	out->sample_rate = m->sample_rate;
+	out->channels = m->channels;
+	out->integrated_lufs = m->integrated_lufs;
+	out->true_peak_dbtp = m->true_peak_dbtp;
+	out->gain_db = m->gain_db;
+	out->n_offsets = m->n_stems < JOB_MAX_OFFSETS ? m->n_stems : JOB_MAX_OFFSETS;
+	memcpy(out->offsets_ms, m->offsets_ms, out->n_offsets * sizeof(double));
+}
+
+/* The job's mix is in place: publish it, then record it complete. */
+static int run_complete(struct run *r, const char *output, const struct mix_result *m)
+{
+	struct core *c = r->c;
+	struct core_events ev = { 0 };
+	struct job next;
+	util_ms now = util_now_ms();
+	char line[128];
+	int rc;
+
+	pthread_mutex_lock(&c->io_lock);
+	if ((rc = store_publish_final(&c->store, r->cj->rec.session, r->cj->rec.id)))
+		log_error("job %s: cannot publish final_mix.wav: %s", r->cj->rec.id, strerror(-rc));
+	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
+		job_set_state(&next, JOB_COMPLETE, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
+		next.progress = 100;
+		result_from_mix(&next.result, m);
+		job_set_str(&next.output, output);
+		snprintf(line, sizeof(line), "complete in %.2f s: %.2f LUFS, %.2f dBTP",
+			 (double)(now - r->started) / 1000.0, m->integrated_lufs, m->true_peak_dbtp);
+		log_append(&next, now, line);
+		if ((rc = core_commit(c, r->cj, &next)))
+			job_clear(&next);
+	}
+	pthread_mutex_lock(&c->lock);
+	core_events_add(&ev, CORE_EV_CHANGED, &r->cj->rec);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->io_lock);
+	core_events_fire(c, &ev);
+	return rc;
+}
+
+/* A render that stopped: shutdown requeues, cancel and failure end it. */
+static void run_failed(struct run *r, int rc, const char *err)
+{
+	bool stopping, cancelled;
+
+	pthread_mutex_lock(&r->c->lock);
+	stopping = r->c->stopping;
+	cancelled = r->cj->cancel;
+	r->cj->rec.progress = stopping && !cancelled ? 0 : r->cj->rec.progress;
+	pthread_mutex_unlock(&r->c->lock);
+	if (rc == -ECANCELED && stopping && !cancelled) {
+		run_update(r, JOB_QUEUED, "interrupted by shutdown; queued again", NULL);
+		return;
+	}
+	if (rc == -ECANCELED) {
+		run_update(r, JOB_ERROR, "cancelled", "cancelled");
+		return;
+	}
+	log_warn("job %s failed: %s", r->cj->rec.id, err);
+	run_update(r, JOB_ERROR, err, err);
+}
+
+static void run_job(struct core *c, struct cjob *cj)
+{
+	struct run r = { .c = c, .cj = cj, .started = util_now_ms() };
+	struct mix_callbacks cb = { cb_stage, cb_progress, cb_cancelled, cb_log, &r };
+	char stems[STORE_PATH_MAX], out[STORE_PATH_MAX], err[512] = "";
+	struct mix_result res;
+	struct plan plan;
+	char *text;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	cj->rec.attempts++;
+	cj->rec.progress = 0;
+	text = cj->rec.request_text ? strdup(cj->rec.request_text) : strdup("{}");
+	pthread_mutex_unlock(&c->lock);
+	rc = text ? request_parse(text, strlen(text), &plan, err) : -ENOMEM;
+	free(text);
+	if (!rc && ((rc = store_stems_path(&c->store, cj->rec.session, stems)) ||
+		    (rc = store_output_path(&c->store, cj->rec.session, cj->rec.id, out)) ||
+		    (rc = store_output_dir(&c->store, cj->rec.session))))
+		snprintf(err, sizeof(err), "cannot prepare the outputs folder: %s", strerror(-rc));
+	if (!rc)
+		rc = mix_render(&plan, stems, out, &cb, &res, err, sizeof(err));
+	plan_clear(&plan);
+	if (rc)
+		run_failed(&r, rc, err[0] ? err : strerror(-rc));
+	else
+		run_complete(&r, out, &res);
+}
+
+static void *worker_main(void *arg)
+{
+	struct core *c = arg;
+
+	for (;;) {
+		struct cjob *cj;
+
+		pthread_mutex_lock(&c->lock);
+		while (!c->stopping && !c->q_head)
+			pthread_cond_wait(&c->work_cond, &c->lock);
+		if (c->stopping) {
+			pthread_mutex_unlock(&c->lock);
+			return NULL;
+		}
+		cj = core_queue_pop(c);
+		cj->running = true;
+		cj->cancel = false;
+		c->busy++;
+		pthread_mutex_unlock(&c->lock);
+		run_job(c, cj);
+		pthread_mutex_lock(&c->lock);
+		cj->running = false;
+		c->busy--;
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+static void *cleaner_main(void *arg)
+{
+	struct core *c = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)c->cfg.cleanup_interval_s;
+		until.tv_nsec += (long)((c->cfg.cleanup_interval_s - (double)(time_t)c->cfg.cleanup_interval_s) * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&c->work_cond, &c->lock, &until) == ETIMEDOUT && !c->stopping) {
+			pthread_mutex_unlock(&c->lock);
+			core_cleanup(c, util_now_ms());
+			pthread_mutex_lock(&c->lock);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
 
 int core_workers_start(struct core *c)
 {
-	return c->cfg.workers ? -ENOSYS : 0;
+	int rc;
+
+	c->threads = calloc(c->cfg.workers ? c->cfg.workers : 1, sizeof(*c->threads));
+	if (!c->threads)
+		return -ENOMEM;
+	for (unsigned i = 0; i < c->cfg.workers; i++) {
+		if ((rc = pthread_create(&c->threads[i], NULL, worker_main, c)))
+			return -rc;
+		c->n_threads++;
+	}
+	if (c->cfg.cleanup_interval_s > 0) {
+		if ((rc = pthread_create(&c->cleaner, NULL, cleaner_main, c)))
+			return -rc;
+		c->cleaner_started = true;
+	}
+	return 0;
 }
 
 void core_workers_stop(struct core *c)
 {
-	(void)c;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->work_cond);
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = 0; i < c->n_threads; i++)
+		pthread_join(c->threads[i], NULL);
+	if (c->cleaner_started)
+		pthread_join(c->cleaner, NULL);
+	free(c->threads);
+	c->threads = NULL;
+	c->n_threads = 0;
+	c->cleaner_started = false;
 }

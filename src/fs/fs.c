@@ -191,7 +191,8 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *co)
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
 	fuse_loop_cfg_set_max_threads(lc, co->max_threads);
-	fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
+	if (co->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
 	rc = co->singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
 	signals_stop(sig_th);
