@@ -21,7 +21,7 @@ espeak-ng:espeak-ng prove:perl python3:python3"
 /usr/share/planetblupi/music/music001.mid:planetblupi-music-midi"
 fi
 if [ "$what" = test ]; then
-	cmds="$cmds rsync:rsync vim:vim-tiny setpriv:util-linux"
+	cmds="$cmds rsync:rsync vi:vim-tiny setpriv:util-linux"
 fi
 
 missing=""
