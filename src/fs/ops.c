@@ -43,7 +43,19 @@ struct handle {
 	uid_t uid;			/* who opened it */
 	struct dirent_snap *ents;	/* H_DIR */
 	size_t n_ents;
+	int refs;			/* protected by handles_lock */
+	char key[24];			/* its id in the handle table */
 };
+
+/*
+ * Open handles by id. A caller killed in the middle of a read makes the
+ * kernel send RELEASE while that READ is still being served on another
+ * thread, so fi->fh is an id looked up (and referenced) under a lock,
+ * never a bare pointer.
+ */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hmap handles;		/* protected by handles_lock */
+static uint64_t next_handle_id = 1;	/* protected by handles_lock */
 
 /* ---- helpers ---- */
 
@@ -78,10 +90,67 @@ static void handle_free(struct handle *h)
 	free(h);
 }
 
-static struct handle *H(struct fuse_file_info *fi)
+/* Put @h in the table and give its id to @fi. Returns 0 or -ENOMEM. */
+static int handle_publish(struct handle *h, struct fuse_file_info *fi)
 {
-	return (struct handle *)(uintptr_t)fi->fh;
+	uint64_t id;
+	int rc;
+
+	pthread_mutex_lock(&handles_lock);
+	id = next_handle_id++;
+	snprintf(h->key, sizeof(h->key), "%llu", (unsigned long long)id);
+	h->refs = 1;
+	rc = hmap_put(&handles, h->key, h);
+	pthread_mutex_unlock(&handles_lock);
+	fi->fh = id;
+	return rc;
 }
+
+/* The handle of @fi with a reference (handle_put it), or NULL if released. */
+static struct handle *handle_get(const struct fuse_file_info *fi)
+{
+	char key[24];
+	struct handle *h;
+
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)fi->fh);
+	pthread_mutex_lock(&handles_lock);
+	if ((h = hmap_get(&handles, key)))
+		h->refs++;
+	pthread_mutex_unlock(&handles_lock);
+	return h;
+}
+
+static void handle_put(struct handle *h)
+{
+	bool last;
+
+	pthread_mutex_lock(&handles_lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&handles_lock);
+	if (last)
+		handle_free(h);
+}
+
+/* RELEASE: out of the table; freed when the last user puts it. */
+static struct handle *handle_retire(const struct fuse_file_info *fi)
+{
+	char key[24];
+	struct handle *h;
+
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)fi->fh);
+	pthread_mutex_lock(&handles_lock);
+	h = hmap_del(&handles, key);
+	pthread_mutex_unlock(&handles_lock);
+	return h;
+}
+
+/* A reply to a request that needs a live handle but found none. */
+#define WITH_HANDLE(req, fi, h)                                            \
+	struct handle *h = handle_get(fi);                                 \
+	if (!h) {                                                          \
+		fuse_reply_err(req, EBADF);                                \
+		return;                                                    \
+	}
 
 static uid_t req_uid(fuse_req_t req)
 {
@@ -601,20 +670,25 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
-	if (fuse_reply_open(req, fi))
+	if (handle_publish(h, fi)) {
 		handle_free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(req, fi))
+		handle_put(handle_retire(fi));
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct handle *h = H(fi);
+	WITH_HANDLE(req, fi, h);
 	char *buf = malloc(size);
 	size_t used = 0;
 
 	(void)ino;
 	if (!buf) {
+		handle_put(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -629,12 +703,16 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	handle_put(h);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct handle *h = handle_retire(fi);
+
 	(void)ino;
-	handle_free(H(fi));
+	if (h)
+		handle_put(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -778,14 +856,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
 	/* synthetic files: no page cache, so a read is never stale */
 	fi->direct_io = h->kind != H_FD;
 	fi->keep_cache = h->kind == H_FD && n.kind == N_JOB_FILE; /* a job's mix never changes */
-	if (h->kind == H_WAIT || h->kind == H_CTL)
-		fi->nonseekable = 0;
-	if (fuse_reply_open(req, fi))
+	if (handle_publish(h, fi)) {
 		handle_free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(req, fi))
+		handle_put(handle_retire(fi));
 }
 
 static void reply_slice(fuse_req_t req, const char *buf, size_t len, size_t size, off_t off)
@@ -819,15 +899,12 @@ static void read_wait(fuse_req_t req, struct handle *h, size_t size, off_t off)
 	reply_slice(req, h->buf, h->len, size, off);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
-	struct handle *h = H(fi);
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	char *text;
 	size_t len;
 
-	(void)ino;
 	switch (h->kind) {
 	case H_FD:
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -851,6 +928,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 }
 
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	WITH_HANDLE(req, fi, h);
+	(void)ino;
+	read_handle(req, h, size, off);
+	handle_put(h);
+}
+
 static int ctl_command(struct handle *h, fuse_req_t req)
 {
 	char cmd[CTL_MAX + 1];
@@ -868,14 +954,12 @@ static int ctl_command(struct handle *h, fuse_req_t req)
 	return core_cancel(fs.core, h->node.jid, (long)req_uid(req), util_now_ms());
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
-		     off_t off, struct fuse_file_info *fi)
+static void write_handle(fuse_req_t req, struct handle *h, const char *buf, size_t size,
+			 off_t off)
 {
-	struct handle *h = H(fi);
 	ssize_t n;
 	int rc = 0;
 
-	(void)ino;
 	switch (h->kind) {
 	case H_FD:
 		n = pwrite(h->fd, buf, size, off);
@@ -909,36 +993,48 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, size);
 }
 
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	WITH_HANDLE(req, fi, h);
+	(void)ino;
+	write_handle(req, h, buf, size, off);
+	handle_put(h);
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = H(fi);
+	WITH_HANDLE(req, fi, h);
 	int rc = 0;
 
 	(void)ino;
 	if (h->kind == H_DROP)
 		rc = drop_submit(h->drop, h->uid);
+	handle_put(h);
 	fuse_reply_err(req, -rc);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = H(fi);
+	struct handle *h = handle_retire(fi);
 
 	(void)ino;
-	if (h->kind == H_DROP && h->drop->dirty)
+	if (h && h->kind == H_DROP && h->drop->dirty)
 		drop_submit(h->drop, h->uid); /* no flush came: nobody hears an error now */
-	handle_free(h);
+	if (h)
+		handle_put(h);
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct handle *h = H(fi);
+	WITH_HANDLE(req, fi, h);
 	int rc = 0;
 
 	(void)ino;
 	if (h->kind == H_FD && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
 		rc = errno;
+	handle_put(h);
 	fuse_reply_err(req, rc);
 }
 
@@ -985,12 +1081,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.ino = c.ino;
 	e.attr_timeout = node_timeout(&c);
 	e.entry_timeout = p.kind == N_REQUESTS ? 0 : node_timeout(&c);
-	fi->fh = (uintptr_t)h;
 	fi->direct_io = h->kind == H_DROP;
+	if (handle_publish(h, fi)) {
+		handle_free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	nodes_ref(c.ino);
 	if (fuse_reply_create(req, &e, fi)) {
 		nodes_forget(c.ino, 1);
-		handle_free(h);
+		handle_put(handle_retire(fi));
 	}
 }
 
@@ -1173,11 +1273,17 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	struct handle *h = H(fi);
+	struct handle *h = handle_get(fi);
 	struct core_job_brief b;
 	unsigned revents = POLLIN | POLLRDNORM;
 
 	(void)ino;
+	if (!h) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (h->kind == H_BUF && h->node.kind == N_JOB_FILE && h->node.jf == JF_STATE &&
 	    core_job_brief(fs.core, h->node.jid, &b) == 0) {
 		/* readable data is always there; POLLPRI says it changed since open */
@@ -1191,6 +1297,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	}
 	if (ph)
 		fuse_pollhandle_destroy(ph);
+	handle_put(h);
 	fuse_reply_poll(req, revents);
 }
 

@@ -41,7 +41,7 @@ mixfs_reap() {
 	fi
 	wait "$_pid"
 	MIXFS_STATUS=$?
-	if grep -q "ERROR: AddressSanitizer\|runtime error:" "$MIXFS_MP.log" 2>/dev/null; then
+	if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$MIXFS_MP.log" 2>/dev/null; then
 		sed 's/^/#   /' "$MIXFS_MP.log"
 		MIXFS_STATUS=98
 	fi

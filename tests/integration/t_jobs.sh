@@ -1,0 +1,117 @@
+#!/bin/sh
+# t_jobs.sh - jobs that run: a dropped request becomes a mix on target,
+# live progress, two workers, cancel, a bad stem, and crash recovery.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/tap.sh"
+. "$here/../lib/mount.sh"
+. "$here/../lib/audio.sh"
+: "${MIXFS:?}"
+T=$(mktemp -d /tmp/mixfs-jobs.XXXXXX)
+trap mixfs_cleanup EXIT
+M=$T/mnt
+S=$M/sessions/s1
+OUT=$T/media/.mix_outputs/s1
+sh "$here/../lib/session.sh" "$T/fixture" 30 || { echo "Bail out! cannot render the session"; exit 1; }
+mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot mount"; exit 1; }
+mkdir "$S"
+cp "$T"/fixture/stems/*.wav "$S/stems/"
+all="drums.wav bass.wav keys.wav pads.wav lead.wav voice.wav"
+request_from_truth "$T/fixture" $all >"$T/mix.json"
+state_of() { cat "$S/jobs/$1/state" 2>/dev/null; }
+is_running() { case "$(state_of "$1")" in mixing|mastering|exporting) return 0 ;; esac; return 1; }
+drop() { cp "$2" "$S/requests/$1" && cat "$S/requests/$1"; }
+
+# 1. a request becomes a mix on target, with live progress
+j=$(drop take1.json "$T/mix.json")
+: >"$T/progress"
+while :; do
+	st=$(state_of "$j")
+	cat "$S/jobs/$j/progress" >>"$T/progress"
+	case "$st" in complete|error) break ;; esac
+	sleep 0.05
+done
+check "cat wait returns complete" test "$(cat "$S/jobs/$j/wait")" = complete
+check "progress never went down over $(wc -l <"$T/progress") reads" \
+	awk 'NR > 1 && $1 < last { exit 1 } { last = $1 } END { exit !(NR > 3) }' "$T/progress"
+check "progress ends at 100" test "$(cat "$S/jobs/$j/progress")" = 100
+set -- $(loudness "$S/jobs/$j/final_mix.wav")
+check "the mix read through the tree measures $1 LUFS (target -14 +-0.1)" within "$1" -14 0.1
+check "its true peak $2 dBTP is at or under -1" le "$2" -1
+check "the session's final_mix.wav is that mix" cmp -s "$S/final_mix.wav" "$S/jobs/$j/final_mix.wav"
+check "its own output is on disk" test -f "$OUT/jobs/$j.wav"
+for stage in loading_stems aligning_stems processing_tracks mixing mastering exporting complete; do
+	check "the log has a timed line for $stage" grep -q "Z $stage" "$S/jobs/$j/log"
+done
+check "the record has the result" grep -q '"integrated_lufs"' "$S/jobs/$j/job.json"
+check "the record has expires_at" grep -q '"expires_at":.*"20' "$S/jobs/$j/job.json"
+
+# 2. a stem that cannot be read fails its job, naming the file; others go on
+printf 'not audio' >"$S/stems/broken.wav"
+jb=$(drop broken.json "$(echo '{"stems": [{"file": "drums.wav"}, {"file": "broken.wav"}]}' >"$T/b.json"; echo "$T/b.json")")
+jg=$(drop good.json "$T/mix.json")
+check "the broken-stem job ends in error" test "$(cat "$S/jobs/$jb/wait")" = error
+check "... naming the file: $(cat "$S/jobs/$jb/error")" grep -q "stems/broken.wav" "$S/jobs/$jb/error"
+check "the next job still completes" test "$(cat "$S/jobs/$jg/wait")" = complete
+rm "$S/stems/broken.wav"
+
+# 3. cancel mid-mix
+jc=$(drop cancel.json "$T/mix.json")
+wait_for 20 is_running "$jc"
+echo cancel >"$S/jobs/$jc/ctl"
+check "cancel stops a running job within a second" sh -c "[ \"\$(timeout 1 cat '$S/jobs/$jc/wait')\" = error ]"
+check "... with the error cancelled" test "$(cat "$S/jobs/$jc/error")" = cancelled
+check "... and no temp files left in the outputs" sh -c "! ls -A '$OUT' '$OUT/jobs' | grep -q '^\\.'"
+
+# 4. two workers run two jobs at once
+mixfs_unmount
+mixfs_mount "$T/media" "$M" workers=2
+ja=$(drop a.json "$T/mix.json")
+jb=$(drop b.json "$T/mix.json")
+both() { is_running "$ja" && is_running "$jb"; }
+check "two workers run two jobs at once" wait_for 30 both
+check "stats shows both workers busy" grep -q "workers_busy: 2" "$M/stats" -o "$(state_of "$ja")" = complete
+cat "$S/jobs/$ja/wait" "$S/jobs/$jb/wait" >/dev/null
+
+# 5. kill -9 mid-mix, then remount: the job completes
+jk=$(drop killed.json "$T/mix.json")
+wait_for 20 is_running "$jk"
+kill -9 "$MIXFS_PID"
+wait "$MIXFS_PID" 2>/dev/null
+MIXFS_PID=
+fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
+check "after kill -9 the record is still active on disk" \
+	grep -q '"state":.*"\(mixing\|mastering\|exporting\|processing_tracks\)"' "$T/media/s1/jobs/$jk.json"
+mixfs_mount "$T/media" "$M" workers=1
+check "after remount the killed job completes" test "$(timeout 60 cat "$S/jobs/$jk/wait")" = complete
+check "... on its second attempt" grep -q '"attempts":.*2' "$S/jobs/$jk/job.json"
+check "... and no temp file survived the crash" sh -c "! ls -A '$OUT' '$OUT/jobs' | grep -q '^\\.'"
+
+# 6. SIGTERM mid-mix: exits within 5 s, leaves the job queued, remount runs it
+jt=$(drop term.json "$T/mix.json")
+wait_for 20 is_running "$jt"
+kill -TERM "$MIXFS_PID"
+start=$(date +%s)
+mixfs_reap
+took=$(($(date +%s) - start))
+check "SIGTERM mid-mix: exit status $MIXFS_STATUS within 5 s (took $took s)" test "$MIXFS_STATUS" = 0 -a "$took" -le 5
+check "... and the job is queued on disk" grep -q '"state":.*"queued"' "$T/media/s1/jobs/$jt.json"
+mixfs_mount "$T/media" "$M" workers=1
+check "after remount the job completes" test "$(timeout 60 cat "$S/jobs/$jt/wait")" = complete
+
+# 7. three crashes in a row end in "interrupted"
+ji=$(drop crash.json "$T/mix.json")
+for round in 1 2 3; do
+	wait_for 30 is_running "$ji"
+	kill -9 "$MIXFS_PID"
+	wait "$MIXFS_PID" 2>/dev/null
+	MIXFS_PID=
+	fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
+	mixfs_mount "$T/media" "$M" workers=1
+done
+check "three crashes in a row end in error" test "$(timeout 30 cat "$S/jobs/$ji/wait")" = error
+check "... with the message interrupted" test "$(cat "$S/jobs/$ji/error")" = interrupted
+check "... after 3 attempts" grep -q '"attempts":.*3' "$S/jobs/$ji/job.json"
+mixfs_unmount
+check "the daemon exits 0 at the end" test "$MIXFS_STATUS" = 0
+done_testing
