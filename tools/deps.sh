@@ -18,7 +18,8 @@ if [ "$what" = test ] || [ "$what" = demo ]; then
 	cmds="$cmds sox:sox ffmpeg:ffmpeg fluidsynth:fluidsynth midicsv:midicsv
 espeak-ng:espeak-ng prove:perl python3:python3"
 	files="/usr/share/sounds/sf2/TimGM6mb.sf2:timgm6mb-soundfont
-/usr/share/planetblupi/music/music001.mid:planetblupi-music-midi"
+/usr/share/planetblupi/music/music001.mid:planetblupi-music-midi
+/usr/bin/time:time"
 fi
 if [ "$what" = test ]; then
 	cmds="$cmds rsync:rsync vi:vim-tiny setpriv:util-linux"

@@ -21,8 +21,22 @@
 #define TP_PHASES 4
 #define TP_LEN (2 * TP_HALF)
 
+/* Four lanes: phases 1/4, 2/4, 3/4 and an unused one, so each tap is one
+ * vector multiply-add (GCC/Clang vector extension). */
+typedef float tp_v4 __attribute__((vector_size(16)));
+
+static inline float fmax2(float a, float b)
+{
+	return a > b ? a : b;
+}
+
+static inline float fmin2(float a, float b)
+{
+	return a < b ? a : b;
+}
+
 struct tp_detector {
-	float coef[TP_PHASES - 1][TP_LEN];	/* phases 1/4, 2/4, 3/4 */
+	tp_v4 coef[TP_LEN];
 	float hist[2][2 * TP_LEN];		/* each sample stored twice */
 	int pos;
 	long pushed;
@@ -53,7 +67,7 @@ static void tp_design(struct tp_detector *d)
 			double sinc = fabs(t) < 1e-12 ? 1 : sin(M_PI * t) / (M_PI * t);
 			double w = fabs(u) >= 1 ? 0 : bessel_i0(beta * sqrt(1 - u * u)) / bessel_i0(beta);
 
-			d->coef[p - 1][k] = (float)(sinc * w);
+			d->coef[k][p - 1] = (float)(sinc * w);
 		}
 	}
 }
@@ -79,16 +93,12 @@ int tp_delay(void)
 
 static float tp_channel(const struct tp_detector *d, const float *win)
 {
-	float peak = fabsf(win[TP_HALF - 1]);
+	tp_v4 acc = { 0, 0, 0, 0 };
 
-	for (int p = 0; p < TP_PHASES - 1; p++) {
-		float acc = 0;
-
-		for (int k = 0; k < TP_LEN; k++)
-			acc += d->coef[p][k] * win[k];
-		peak = fmaxf(peak, fabsf(acc));
-	}
-	return peak;
+	for (int k = 0; k < TP_LEN; k++)
+		acc += d->coef[k] * win[k];
+	return fmax2(fmax2(fabsf(win[TP_HALF - 1]), fabsf(acc[0])),
+		     fmax2(fabsf(acc[1]), fabsf(acc[2])));
 }
 
 float tp_push(struct tp_detector *d, float l, float r)
@@ -100,7 +110,7 @@ float tp_push(struct tp_detector *d, float l, float r)
 		return -1;
 	/* The window hist[pos .. pos+TP_LEN) runs oldest to newest: frames
 	 * n-7 .. n+8 around the frame n whose interval (n, n+1) is measured. */
-	return fmaxf(tp_channel(d, &d->hist[0][d->pos]), tp_channel(d, &d->hist[1][d->pos]));
+	return fmax2(tp_channel(d, &d->hist[0][d->pos]), tp_channel(d, &d->hist[1][d->pos]));
 }
 
 /* ---- limiter ---- */
@@ -110,6 +120,7 @@ struct limiter {
 	double release;		/* per-frame release coefficient */
 	int n;			/* ring size L+1 */
 	long pushed;
+	int slot;		/* pushed % n */
 	float prev_peak;
 	/* sliding minimum of gt over the last L+1 frames: a monotonic deque */
 	float *dq_val;
@@ -170,18 +181,29 @@ float limiter_min_gain(const struct limiter *lim)
 	return lim->min_gain;
 }
 
+/* (a + b) mod n for a, b < n, without a division in the per-frame path */
+static inline int ring_add(int a, int b, int n)
+{
+	int r = a + b;
+
+	return r >= n ? r - n : r;
+}
+
 static void dq_push(struct limiter *lim, long idx, float v)
 {
+	int back;
+
 	/* drop larger values from the back: they can never be the minimum */
 	while (lim->dq_len &&
-	       lim->dq_val[(lim->dq_head + lim->dq_len - 1) % lim->n] >= v)
+	       lim->dq_val[ring_add(lim->dq_head, lim->dq_len - 1, lim->n)] >= v)
 		lim->dq_len--;
-	lim->dq_val[(lim->dq_head + lim->dq_len) % lim->n] = v;
-	lim->dq_idx[(lim->dq_head + lim->dq_len) % lim->n] = idx;
+	back = ring_add(lim->dq_head, lim->dq_len, lim->n);
+	lim->dq_val[back] = v;
+	lim->dq_idx[back] = idx;
 	lim->dq_len++;
 	/* and expired ones from the front */
 	while (lim->dq_idx[lim->dq_head] <= idx - lim->n) {
-		lim->dq_head = (lim->dq_head + 1) % lim->n;
+		lim->dq_head = ring_add(lim->dq_head, 1, lim->n);
 		lim->dq_len--;
 	}
 }
@@ -190,10 +212,12 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 		 float *ol, float *orr)
 {
 	long i = lim->pushed++;
-	float p = fmaxf(peak, lim->prev_peak); /* the intervals on both sides */
+	float p = fmax2(peak, lim->prev_peak); /* the intervals on both sides */
 	float gt = p > ceiling ? ceiling / p : 1.0f;
-	int slot = (int)(i % lim->n);
+	int slot = lim->slot;
 	float m, avg, g;
+
+	lim->slot = ring_add(slot, 1, lim->n);
 
 	lim->prev_peak = peak;
 	dq_push(lim, i, gt);
@@ -207,11 +231,11 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 	lim->m_ring[slot] = m;
 	avg = (float)(lim->m_sum / lim->n);
 	g = lim->gain + (1.0f - lim->gain) * (float)lim->release;
-	g = fminf(g, avg);
+	g = fmin2(g, avg);
 	lim->gain = g;
-	lim->min_gain = fminf(lim->min_gain, g);
+	lim->min_gain = fmin2(lim->min_gain, g);
 	/* frame i-L: its slot is the one after i's, (i+1) % n */
-	slot = (int)((i + 1) % lim->n);
+	slot = lim->slot;
 	*ol = lim->x_ring[2 * slot] * g;
 	*orr = lim->x_ring[2 * slot + 1] * g;
 	return 1;

@@ -47,6 +47,11 @@
 #define LIMIT_RELEASE_MS 80.0
 #define REC 3			/* floats per frame in the temp file */
 
+static inline float fmax_f(float a, float b)
+{
+	return a > b ? a : b;
+}
+
 static const char *const stage_names[MIX_STAGE_COUNT] = {
 	"loading_stems", "aligning_stems", "processing_tracks",
 	"mixing", "mastering", "exporting",
@@ -373,7 +378,7 @@ static void peak_one(struct render *r, struct peak_stage *ps, float l, float rr)
 	if (t < 0 || f - ps->base >= ps->held)
 		return;
 	ps->rec[REC * (f - ps->base) + 2] = t;
-	r->peak_max = fmaxf(r->peak_max, t);
+	r->peak_max = fmax_f(r->peak_max, t);
 }
 
 static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, long n, bool last)
@@ -445,14 +450,16 @@ struct pass_out {
 static int master_pass(struct render *r, double gain, float ceiling, struct exporter *ex,
 		       struct pass_out *out)
 {
-	ebur128_state *meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
+	/* a pass measures loudness; the export pass repeats a measured one
+	 * exactly, so it measures only the true peak of what it writes */
+	ebur128_state *meter = ex ? NULL : ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
 	struct limiter *lim = ceiling > 0 ? limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS) : NULL;
 	struct tp_detector *det = ex ? tp_new() : NULL;
 	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
 	float *y = malloc(sizeof(float) * 2 * (AUDIO_BLOCK + 1024));
 	int64_t tail = lim ? limiter_lookahead(lim) : 0;
 	float g = (float)gain;
-	int rc = (!meter || (ceiling > 0 && !lim) || (ex && !det) || !rec || !y) ? -ENOMEM : 0;
+	int rc = ((!ex && !meter) || (ceiling > 0 && !lim) || (ex && !det) || !rec || !y) ? -ENOMEM : 0;
 
 	out->true_peak = 0;
 	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
@@ -472,10 +479,10 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 				m++;
 			}
 		}
-		if (m && ebur128_add_frames_float(meter, y, (size_t)m))
+		if (meter && m && ebur128_add_frames_float(meter, y, (size_t)m))
 			rc = -ENOMEM;
 		for (long k = 0; det && !rc && k < m; k++)
-			out->true_peak = fmaxf(out->true_peak, tp_push(det, y[2 * k], y[2 * k + 1]));
+			out->true_peak = fmax_f(out->true_peak, tp_push(det, y[2 * k], y[2 * k + 1]));
 		if (!rc && ex && m)
 			rc = export_write(ex, y, m, r->err);
 		if (!rc)
@@ -484,8 +491,9 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 			r_progress(r, (double)(pos + n), (double)(r->length + tail));
 	}
 	for (int k = 0; det && k < tp_delay(); k++)
-		out->true_peak = fmaxf(out->true_peak, tp_push(det, 0, 0));
-	if (!rc && ebur128_loudness_global(meter, &out->lufs))
+		out->true_peak = fmax_f(out->true_peak, tp_push(det, 0, 0));
+	out->lufs = -INFINITY;
+	if (!rc && meter && ebur128_loudness_global(meter, &out->lufs))
 		rc = -EIO;
 	out->min_gain = lim ? limiter_min_gain(lim) : 1;
 	if (meter)
@@ -502,18 +510,36 @@ static double db(double lin)
 	return 20.0 * log10(lin);
 }
 
-/* Find the gain that puts the limited mix on target. Returns the gain in dB
- * through *gain_db and whether the limiter is needed through *limit. */
-static int master_search(struct render *r, float ceiling, double *gain_db, bool *limit)
+/* Where mastering lands: the gain, whether the limiter is in, and the
+ * loudness it gives when that is already known (measured by a pass at
+ * exactly this gain, or exact: with no limiting, gain shifts loudness
+ * dB for dB). */
+struct master_plan {
+	double gain_db;
+	bool limit;
+	bool known;
+	double lufs;
+};
+
+/* Find the gain that puts the limited mix on target. */
+static int master_search(struct render *r, float ceiling, struct master_plan *mp)
 {
 	double target = r->plan->target_lufs, g = target - r->l0;
 	double prev_g = 0, prev_l = 0;
 	struct pass_out po;
 	int rc;
 
-	*limit = pow(10.0, g / 20.0) * r->peak_max > ceiling;
-	if (!*limit) {
-		*gain_db = g;
+	*mp = (struct master_plan){ .gain_db = 0, .known = true, .lufs = r->l0 };
+	if (!r->plan->master)
+		return 0;
+	if (!isfinite(r->l0)) {
+		r_log(r, "mastering: the mix is silent; no gain applied");
+		return 0;
+	}
+	mp->gain_db = g;
+	mp->lufs = target;
+	mp->limit = pow(10.0, g / 20.0) * r->peak_max > ceiling;
+	if (!mp->limit) {
 		r_log(r, "mastering: %+.2f dB of gain meets the target with no limiting", g);
 		return 0;
 	}
@@ -523,8 +549,11 @@ static int master_search(struct render *r, float ceiling, double *gain_db, bool 
 		r_log(r, "mastering pass %d: gain %+.2f dB, limiter down to %.2f dB, %.2f LUFS",
 		      pass, g, db(po.min_gain), po.lufs);
 		r_progress(r, pass, MASTER_MAX_PASSES / 2.0);
+		mp->gain_db = g;
+		mp->lufs = po.lufs;
+		mp->known = true;
 		if (fabs(po.lufs - target) <= MASTER_TOL_LU)
-			break;
+			return 0;
 		/* secant once two points exist; the limiter makes loudness grow
 		 * slower than gain */
 		double next = g + (target - po.lufs);
@@ -535,38 +564,34 @@ static int master_search(struct render *r, float ceiling, double *gain_db, bool 
 		prev_l = po.lufs;
 		g = fmin(next, g + 12.0);
 	}
-	*gain_db = g;
+	/* out of passes: export at the last gain measured */
 	return 0;
 }
 
 static int master_and_export(struct render *r, const char *out_path, struct mix_result *res)
 {
-	double margin = LIMIT_MARGIN_DB, gain_db = 0;
+	double margin = LIMIT_MARGIN_DB;
 	float ceiling_target = (float)pow(10.0, r->plan->true_peak_dbtp / 20.0);
+	struct master_plan mp;
 	struct exporter *ex = NULL;
 	struct pass_out po;
-	bool limit = false;
 	int rc = 0;
 
 	for (int attempt = 0; attempt < 4; attempt++) {
 		float ceiling = (float)pow(10.0, (r->plan->true_peak_dbtp - margin) / 20.0);
 
 		r_stage(r, MIX_MASTERING);
-		if (r->plan->master && isfinite(r->l0)) {
-			if ((rc = master_search(r, ceiling, &gain_db, &limit)))
-				return rc;
-		} else if (r->plan->master) {
-			r_log(r, "mastering: the mix is silent; no gain applied");
-		}
+		if ((rc = master_search(r, ceiling, &mp)))
+			return rc;
 		r_stage(r, MIX_EXPORTING);
 		if ((rc = export_open(&ex, out_path, r->plan, r->rate, r->length, r->err)))
 			return rc;
-		rc = master_pass(r, pow(10.0, gain_db / 20.0), limit ? ceiling : 0, ex, &po);
+		rc = master_pass(r, pow(10.0, mp.gain_db / 20.0), mp.limit ? ceiling : 0, ex, &po);
 		if (rc) {
 			export_abort(ex);
 			return rc;
 		}
-		if (!r->plan->master || po.true_peak <= ceiling_target || !limit) {
+		if (!mp.limit || po.true_peak <= ceiling_target) {
 			if ((rc = export_commit(ex, r->err)))
 				return rc;
 			break;
@@ -576,13 +601,13 @@ static int master_and_export(struct render *r, const char *out_path, struct mix_
 		r_log(r, "mastering: true peak %.2f dBTP over the ceiling; limiting %.2f dB lower",
 		      db(po.true_peak), margin);
 	}
-	res->integrated_lufs = po.lufs;
+	res->integrated_lufs = mp.lufs;
 	res->true_peak_dbtp = po.true_peak > 0 ? db(po.true_peak) : -INFINITY;
-	res->gain_db = gain_db;
+	res->gain_db = mp.gain_db;
 	res->target_reached = !r->plan->master ||
-			      fabs(po.lufs - r->plan->target_lufs) <= 0.1;
+			      fabs(mp.lufs - r->plan->target_lufs) <= 0.1;
 	if (r->plan->master && !res->target_reached)
-		r_log(r, "mastering: reached %.2f LUFS, not the %.2f LUFS target", po.lufs,
+		r_log(r, "mastering: reached %.2f LUFS, not the %.2f LUFS target", mp.lufs,
 		      r->plan->target_lufs);
 	return 0;
 }

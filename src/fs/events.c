@@ -229,6 +229,18 @@ static void forget_job_names(const struct ev_item *it)
 	fuse_lowlevel_notify_inval_entry(ev_se, 5 /* /jobs */, it->jid, strlen(it->jid));
 }
 
+/* A job completed: the session's final_mix.wav may be a new file now. */
+static void forget_session_mix(const struct ev_item *it)
+{
+	struct core_job_brief b;
+	fuse_ino_t ino;
+
+	if (core_job_brief(fs.core, it->jid, &b) || b.state != JOB_COMPLETE)
+		return;
+	if ((ino = nodes_ino_of(N_SESSION_FINAL, it->sid, NULL, NULL, 0)))
+		fuse_lowlevel_notify_inval_inode(ev_se, ino, 0, 0);
+}
+
 static void ev_handle(struct ev_item *it)
 {
 	if (!it->core) {
@@ -237,6 +249,8 @@ static void ev_handle(struct ev_item *it)
 	}
 	if (it->ev == CORE_EV_DELETED)
 		forget_job_names(it);
+	if (it->ev == CORE_EV_CHANGED)
+		forget_session_mix(it);
 	if (it->ev != CORE_EV_CREATED)
 		wake_job(fs.core, it->jid);
 }

@@ -344,7 +344,10 @@ static int node_attr(const struct node *n, struct stat *s)
 	return rc;
 }
 
-static double node_timeout(const struct node *n)
+/* How long the kernel may trust a node's attributes. Synthetic files
+ * change size under the reader: 0. Mixes are immutable once there (the
+ * session's final_mix.wav is invalidated when a new one is published). */
+static double attr_timeout(const struct node *n)
 {
 	switch (n->kind) {
 	case N_SESSION:
@@ -354,9 +357,29 @@ static double node_timeout(const struct node *n)
 	case N_JOB:
 	case N_JOB_LINK:
 	case N_STEM_FILE:
+	case N_SESSION_FINAL:
 		return DIR_TIMEOUT;
+	case N_JOB_FILE:
+		return n->jf == JF_FINAL_MIX ? DIR_TIMEOUT : FILE_TIMEOUT;
 	default:
 		return FILE_TIMEOUT;
+	}
+}
+
+/* How long a name may be trusted: names of jobs and their files do not
+ * change, and deleted jobs are dropped from the kernel when they go;
+ * names in requests/ move between drafts and receipts. */
+static double entry_timeout(const struct node *n)
+{
+	switch (n->kind) {
+	case N_REQUEST_FILE:
+	case N_LATEST:
+	case N_SESSION_FINAL:
+	case N_README:
+	case N_STATS:
+		return 0;
+	default:
+		return DIR_TIMEOUT;
 	}
 }
 
@@ -426,8 +449,8 @@ static int reply_entry_for(fuse_req_t req, const struct node *c)
 	if (rc)
 		return rc;
 	e.ino = c->ino;
-	e.attr_timeout = node_timeout(c);
-	e.entry_timeout = c->kind == N_REQUEST_FILE ? 0 : node_timeout(c);
+	e.attr_timeout = attr_timeout(c);
+	e.entry_timeout = entry_timeout(c);
 	nodes_ref(c->ino);
 	if (fuse_reply_entry(req, &e))
 		nodes_forget(c->ino, 1);
@@ -470,7 +493,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if ((rc = nodes_find(ino, &n)) || (rc = node_attr(&n, &s)))
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &s, node_timeout(&n));
+		fuse_reply_attr(req, &s, attr_timeout(&n));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -858,7 +881,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* synthetic files: no page cache, so a read is never stale */
 	fi->direct_io = h->kind != H_FD;
-	fi->keep_cache = h->kind == H_FD && n.kind == N_JOB_FILE; /* a job's mix never changes */
+	/* nothing to judge at close but a drop: spare the FLUSH round trip */
+	fi->noflush = h->kind != H_DROP && h->kind != H_FD;
+	/* a job's mix never changes; the session's is invalidated when replaced */
+	fi->keep_cache = h->kind == H_FD && n.kind != N_STEM_FILE;
 	if (handle_publish(h, fi)) {
 		handle_free(h);
 		fuse_reply_err(req, ENOMEM);
@@ -1079,8 +1105,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	e.ino = c.ino;
-	e.attr_timeout = node_timeout(&c);
-	e.entry_timeout = p.kind == N_REQUESTS ? 0 : node_timeout(&c);
+	e.attr_timeout = attr_timeout(&c);
+	e.entry_timeout = entry_timeout(&c);
 	fi->direct_io = h->kind == H_DROP;
 	if (handle_publish(h, fi)) {
 		handle_free(h);
@@ -1172,7 +1198,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &s, node_timeout(&n));
+		fuse_reply_attr(req, &s, attr_timeout(&n));
 }
 
 /* ---- names ---- */

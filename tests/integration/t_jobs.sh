@@ -53,6 +53,8 @@ jg=$(drop good.json "$T/mix.json")
 check "the broken-stem job ends in error" test "$(cat "$S/jobs/$jb/wait")" = error
 check "... naming the file: $(cat "$S/jobs/$jb/error")" grep -q "stems/broken.wav" "$S/jobs/$jb/error"
 check "the next job still completes" test "$(cat "$S/jobs/$jg/wait")" = complete
+check "the session's final_mix.wav is now that newer mix (cache dropped on replace)" \
+	cmp -s "$S/final_mix.wav" "$OUT/jobs/$jg.wav"
 rm "$S/stems/broken.wav"
 
 # 3. cancel mid-mix

@@ -8,7 +8,9 @@
 # Writes OUT_DIR/stems/*.wav and OUT_DIR/truth: one line per stem,
 #   FILE OFFSET_SAMPLES_AT_48K GAIN_DB PAN
 # the placement that puts the song back together.
-# Knobs: MIDI (a .mid), SF2 (a soundfont).
+# Knobs: MIDI (a .mid), SF2 (a soundfont), PER_CHANNEL=1 for the benchmark's
+# layout instead: one stereo stem per MIDI channel (8 of them), all 48 kHz
+# 24-bit but the first at 44.1 kHz, all starting at 0.
 set -eu
 out=${1:?usage: session.sh OUT_DIR [SECS]}
 secs=${2:-30}
@@ -37,6 +39,20 @@ render() {
 	fluidsynth -ni -q -g 0.1 -r "$3" -O "$4" -T wav -F "$work/$1.wav" "$sf2" "$work/$1.mid" \
 		>/dev/null 2>&1
 }
+if [ "${PER_CHANNEL:-0}" = 1 ]; then
+	: >"$out/truth"
+	pids=
+	for ch in 0 1 2 3 4 5 6 9; do
+		rate=48000
+		[ "$ch" = 0 ] && rate=44100
+		render "ch$ch" "$ch" "$rate" s24 &
+		pids="$pids $!"
+		echo "ch$ch.wav 0 0 0" >>"$out/truth"
+	done
+	wait $pids
+	for ch in 0 1 2 3 4 5 6 9; do cp "$work/ch$ch.wav" "$out/stems/ch$ch.wav"; done
+	exit 0
+fi
 render drums "9" 48000 s24
 render bass "2" 48000 s24
 render keys "0 4" 44100 s16

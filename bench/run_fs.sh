@@ -1,0 +1,101 @@
+#!/bin/sh
+# run_fs.sh - the tree against the floors, in one run:
+#   reads of a live state file: mixfs, a minimal one-file FUSE filesystem
+#   with the same freshness (direct_io), the same kept in the page cache,
+#   and tmpfs;
+#   ls -l of a session holding 10,000 jobs;
+#   a large final_mix.wav read through the mount beside reading it directly.
+set -eu
+B=${B:-build/bench}
+sc=${SCRATCH:?}
+. tests/lib/mount.sh
+MIXFS=$(pwd)/$B/mixfs
+CFLAGS_FUSE=$(pkg-config --cflags --libs fuse3)
+# shellcheck disable=SC2086
+cc -O2 -o "$B/minifs" bench/minifs.c $CFLAGS_FUSE
+cc -O2 -o "$B/reads" bench/reads.c
+pids=
+cleanup_fs() {
+	for m in "$sc/mini" "$sc/minic"; do fusermount3 -u "$m" 2>/dev/null || true; done
+	mixfs_cleanup
+}
+T=
+trap cleanup_fs EXIT
+
+# 10,000 jobs in one session, and a complete one with a 512 MiB mix
+mkdir -p "$sc/fsm/big/jobs" "$sc/fsm/big/stems" "$sc/fsm/jobs_index" "$sc/fsm/.mix_outputs/big/jobs"
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+awk -v dir="$sc/fsm/big/jobs" -v now="$now" 'BEGIN {
+	srand(7)
+	for (i = 0; i < 10000; i++) {
+		id = ""
+		for (k = 0; k < 32; k++) id = id sprintf("%x", int(rand() * 16))
+		id = substr(id, 1, 8) "-" substr(id, 9, 4) "-4" substr(id, 14, 3) "-8" substr(id, 18, 3) "-" substr(id, 21, 12)
+		f = dir "/" id ".json"
+		printf "{\"job_id\": \"%s\", \"session_id\": \"big\", \"state\": \"%s\", \"updated_at\": \"%s\"}\n",
+			id, (i == 0 ? "complete" : "queued"), now > f
+		close(f)
+		if (i == 0) print id > (dir "/../first")
+	}
+}'
+first=$(cat "$sc/fsm/big/first")
+rm "$sc/fsm/big/first"
+head -c 536870912 /dev/urandom >"$sc/fsm/.mix_outputs/big/jobs/$first.wav"
+ln "$sc/fsm/.mix_outputs/big/jobs/$first.wav" "$sc/fsm/.mix_outputs/big/final_mix.wav"
+
+mixfs_mount "$sc/fsm" "$sc/mnt" workers=0
+mkdir -p "$sc/mini" "$sc/minic"
+"$B/minifs" "$sc/mini" &
+"$B/minifs" "$sc/minic" cached &
+printf 'mixing\n' >/dev/shm/mixfs-bench-state
+wait_for 5 test -e "$sc/mini/state"
+wait_for 5 test -e "$sc/minic/state"
+state=$sc/mnt/sessions/big/jobs/$(ls "$sc/fsm/big/jobs" | sed -n 2p | sed 's/\.json$//')/state
+
+echo "## Reading a live state file (open, read, close; one thread)"
+r_mixfs=$("$B/reads" "$state" 2)
+r_mini=$("$B/reads" "$sc/mini/state" 2)
+r_cached=$("$B/reads" "$sc/minic/state" 2)
+r_tmpfs=$("$B/reads" /dev/shm/mixfs-bench-state 2)
+rm -f /dev/shm/mixfs-bench-state
+echo "| file | reads/s | vs minimal FUSE |"
+echo "|---|---|---|"
+for row in "mixfs state:$r_mixfs" "minimal FUSE, direct_io:$r_mini" \
+	"minimal FUSE, page cache:$r_cached" "tmpfs:$r_tmpfs"; do
+	awk -v n="${row%%:*}" -v r="${row#*:}" -v m="$r_mini" \
+		'BEGIN { printf "| %s | %d | %.2fx |\n", n, r, r / m }'
+done
+fusermount3 -u "$sc/mini"
+fusermount3 -u "$sc/minic"
+
+echo
+echo "## ls -l of a session holding 10,000 jobs"
+t0=$(date +%s.%N)
+n=$(ls -l "$sc/mnt/sessions/big/jobs" | tail -n +2 | wc -l)
+t1=$(date +%s.%N)
+ls -l "$sc/mnt/sessions/big/jobs" >/dev/null
+t2=$(date +%s.%N)
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$n" \
+	'BEGIN { printf "%d entries: %.3f s the first time, %.3f s again (target: under 0.5 s)\n", n, b - a, c - b }'
+
+echo
+echo "## Reading a 512 MiB final_mix.wav (warm page cache)"
+direct=$sc/fsm/.mix_outputs/big/jobs/$first.wav
+cat "$direct" >/dev/null
+rate() {
+	cat "$1" >/dev/null
+	t0=$(date +%s.%N)
+	cat "$1" >/dev/null
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", 512 / (b - a) }'
+}
+d=$(rate "$direct")
+j=$(rate "$sc/mnt/sessions/big/jobs/$first/final_mix.wav")
+s=$(rate "$sc/mnt/sessions/big/final_mix.wav")
+echo "| path | MiB/s | vs direct |"
+echo "|---|---|---|"
+for row in "direct (the outputs folder):$d" "jobs/JID/final_mix.wav:$j" "sessions/SID/final_mix.wav:$s"; do
+	awk -v n="${row%%:*}" -v r="${row#*:}" -v d="$d" 'BEGIN { printf "| %s | %d | %.2fx |\n", n, r, r / d }'
+done
+mixfs_unmount
+rm -rf "$sc/fsm" "$sc/mnt"
