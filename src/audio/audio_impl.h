@@ -85,6 +85,30 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 /* The smallest gain applied so far (for the log). */
 float limiter_min_gain(const struct limiter *lim);
 
+/* ---- stage.c: a second thread for the back half of a pass ---- */
+
+/*
+ * The render thread produces blocks of interleaved stereo frames; a
+ * consumer thread runs @fn on each, in order, so measuring and writing
+ * overlap with reading, mixing and limiting on a second core. Memory is
+ * STAGE_SLOTS blocks. The first error from @fn stops the consumer and is
+ * returned by stage_finish().
+ */
+#define STAGE_SLOTS 4
+
+struct stage;
+typedef int (*stage_fn)(void *ctx, const float *frames, long n);
+
+/* Start the consumer for blocks of up to @frames stereo frames. */
+int stage_start(struct stage **out, long frames, stage_fn fn, void *ctx);
+/* A free block to fill (waits while all are queued); NULL once the
+ * consumer has failed. */
+float *stage_slot(struct stage *s);
+/* Queue the block from stage_slot() holding @n frames. */
+void stage_commit(struct stage *s, long n);
+/* Drain, stop and free; returns the consumer's first error or 0. */
+int stage_finish(struct stage *s);
+
 /* ---- export.c: the output file ---- */
 
 struct exporter;

@@ -58,7 +58,7 @@ static const char *const stage_names[MIX_STAGE_COUNT] = {
 };
 
 /* Where each stage's progress starts, out of 100. */
-static const int stage_start[MIX_STAGE_COUNT + 1] = { 0, 3, 8, 10, 50, 85, 100 };
+static const int stage_pct[MIX_STAGE_COUNT + 1] = { 0, 3, 8, 10, 50, 85, 100 };
 
 const char *mix_stage_name(enum mix_stage s)
 {
@@ -95,7 +95,7 @@ static void r_stage(struct render *r, enum mix_stage s)
 /* Progress @done of @total within the current stage. */
 static void r_progress(struct render *r, double done, double total)
 {
-	int lo = stage_start[r->stage], hi = stage_start[r->stage + 1];
+	int lo = stage_pct[r->stage], hi = stage_pct[r->stage + 1];
 	int p = lo + (int)((hi - lo) * (total > 0 ? fmin(done / total, 1.0) : 1.0));
 
 	if (p > r->progress) {
@@ -403,34 +403,55 @@ static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, 
 	return 0;
 }
 
+/* The mix pass's back half, on the stage thread: loudness of the plain
+ * mix, true peaks, and the temp file. */
+struct mix_sink {
+	struct render *r;
+	ebur128_state *meter;
+	struct peak_stage ps;
+	int64_t consumed;
+};
+
+static int mix_sink_fn(void *ctx, const float *frames, long n)
+{
+	struct mix_sink *k = ctx;
+
+	if (ebur128_add_frames_float(k->meter, frames, (size_t)n))
+		return -ENOMEM;
+	k->consumed += n;
+	return peak_push(k->r, &k->ps, frames, n, k->consumed >= k->r->length);
+}
+
 static int mix_all(struct render *r, ebur128_state *meter)
 {
-	float *acc = malloc(sizeof(float) * AUDIO_BLOCK * 2);
+	struct mix_sink k = { .r = r, .meter = meter, .ps = { .det = tp_new() } };
 	float *buf = malloc(sizeof(float) * AUDIO_BLOCK * 2);
-	struct peak_stage ps = { .det = tp_new() };
-	int rc = 0;
+	struct stage *st = NULL;
+	int rc = 0, rc2;
 
-	ps.rec = malloc(sizeof(float) * REC * (AUDIO_BLOCK + (size_t)tp_delay() + 1));
-	if (!acc || !buf || !ps.det || !ps.rec)
+	k.ps.rec = malloc(sizeof(float) * REC * (AUDIO_BLOCK + (size_t)tp_delay() + 1));
+	if (!buf || !k.ps.det || !k.ps.rec || stage_start(&st, AUDIO_BLOCK, mix_sink_fn, &k))
 		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length; pos += AUDIO_BLOCK) {
 		long n = r->length - pos < AUDIO_BLOCK ? (long)(r->length - pos) : AUDIO_BLOCK;
+		float *acc = stage_slot(st);
 
+		if (!acc)
+			break; /* the sink failed; stage_finish says how */
 		memset(acc, 0, sizeof(float) * 2 * (size_t)n);
 		for (size_t i = 0; i < r->n && !rc; i++)
 			rc = mix_stem_block(r, i, pos, n, acc, buf);
-		if (!rc && ebur128_add_frames_float(meter, acc, (size_t)n))
-			rc = -ENOMEM;
 		if (!rc)
-			rc = peak_push(r, &ps, acc, n, pos + n >= r->length);
+			stage_commit(st, n);
 		if (!rc)
 			rc = r_cancelled(r);
 		r_progress(r, (double)(pos + n), (double)r->length);
 	}
-	free(acc);
+	if (st && (rc2 = stage_finish(st)) && !rc)
+		rc = rc2;
 	free(buf);
-	free(ps.rec);
-	tp_free(ps.det);
+	free(k.ps.rec);
+	tp_free(k.ps.det);
 	return rc;
 }
 
@@ -442,66 +463,100 @@ struct pass_out {
 	float min_gain;
 };
 
+/* A pass's back half, on the stage thread: loudness, the true peak of
+ * what was written, the output file. */
+struct pass_sink {
+	struct render *r;
+	ebur128_state *meter;		/* or NULL */
+	struct tp_detector *det;	/* or NULL */
+	struct exporter *ex;		/* or NULL */
+	float true_peak;
+};
+
+static int pass_sink_fn(void *ctx, const float *y, long m)
+{
+	struct pass_sink *k = ctx;
+
+	if (k->meter && ebur128_add_frames_float(k->meter, y, (size_t)m))
+		return -ENOMEM;
+	for (long i = 0; k->det && i < m; i++)
+		k->true_peak = fmax_f(k->true_peak, tp_push(k->det, y[2 * i], y[2 * i + 1]));
+	return k->ex ? export_write(k->ex, y, m, k->r->err) : 0;
+}
+
+/* Feed one block of the temp file through gain and limiter into @y;
+ * returns the frames that left the limiter. */
+static long pass_block(float *rec, long in, long n, float g, struct limiter *lim,
+		       float ceiling, float *y)
+{
+	long m = 0;
+
+	for (long k = 0; k < n; k++) {
+		float l = k < in ? rec[REC * k] * g : 0, rr = k < in ? rec[REC * k + 1] * g : 0;
+		float pk = k < in ? rec[REC * k + 2] * g : 0;
+
+		if (!lim) {
+			y[2 * m] = l;
+			y[2 * m++ + 1] = rr;
+		} else if (limiter_push(lim, l, rr, pk, ceiling, &y[2 * m], &y[2 * m + 1])) {
+			m++;
+		}
+	}
+	return m;
+}
+
 /*
  * One pass over the temp file at @gain (linear) through the limiter at
- * @ceiling (linear; <= 0 means no limiter), measuring loudness, and
- * writing to @ex when given.
+ * @ceiling (linear; <= 0 means no limiter). Without @ex it measures
+ * loudness; with @ex it writes the output and measures its true peak
+ * (the export repeats a measured pass exactly).
  */
 static int master_pass(struct render *r, double gain, float ceiling, struct exporter *ex,
 		       struct pass_out *out)
 {
-	/* a pass measures loudness; the export pass repeats a measured one
-	 * exactly, so it measures only the true peak of what it writes */
-	ebur128_state *meter = ex ? NULL : ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
+	struct pass_sink k = { .r = r, .ex = ex };
 	struct limiter *lim = ceiling > 0 ? limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS) : NULL;
-	struct tp_detector *det = ex ? tp_new() : NULL;
 	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
-	float *y = malloc(sizeof(float) * 2 * (AUDIO_BLOCK + 1024));
 	int64_t tail = lim ? limiter_lookahead(lim) : 0;
-	float g = (float)gain;
-	int rc = ((!ex && !meter) || (ceiling > 0 && !lim) || (ex && !det) || !rec || !y) ? -ENOMEM : 0;
+	struct stage *st = NULL;
+	int rc = 0, rc2;
 
-	out->true_peak = 0;
+	if (ex)
+		k.det = tp_new();
+	else
+		k.meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
+	if ((!ex && !k.meter) || (ex && !k.det) || (ceiling > 0 && !lim) || !rec ||
+	    stage_start(&st, AUDIO_BLOCK, pass_sink_fn, &k))
+		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
 		long n = r->length + tail - pos < AUDIO_BLOCK ? (long)(r->length + tail - pos) : AUDIO_BLOCK;
-		long in = r->length - pos < n ? (long)(r->length - pos) : n, m = 0;
+		long in = r->length - pos < n ? (long)(r->length - pos) : n, m;
+		float *y = stage_slot(st);
 
+		if (!y)
+			break;
 		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in)))
 			break;
-		for (long k = 0; k < n; k++) {
-			float l = k < in ? rec[REC * k] * g : 0, rr = k < in ? rec[REC * k + 1] * g : 0;
-			float pk = k < in ? rec[REC * k + 2] * g : 0;
-
-			if (!lim) {
-				y[2 * m] = l;
-				y[2 * m++ + 1] = rr;
-			} else if (limiter_push(lim, l, rr, pk, ceiling, &y[2 * m], &y[2 * m + 1])) {
-				m++;
-			}
-		}
-		if (meter && m && ebur128_add_frames_float(meter, y, (size_t)m))
-			rc = -ENOMEM;
-		for (long k = 0; det && !rc && k < m; k++)
-			out->true_peak = fmax_f(out->true_peak, tp_push(det, y[2 * k], y[2 * k + 1]));
-		if (!rc && ex && m)
-			rc = export_write(ex, y, m, r->err);
-		if (!rc)
-			rc = r_cancelled(r);
+		m = pass_block(rec, in, n, (float)gain, lim, ceiling, y);
+		stage_commit(st, m);
+		rc = r_cancelled(r);
 		if (ex)
 			r_progress(r, (double)(pos + n), (double)(r->length + tail));
 	}
-	for (int k = 0; det && k < tp_delay(); k++)
-		out->true_peak = fmax_f(out->true_peak, tp_push(det, 0, 0));
+	if (st && (rc2 = stage_finish(st)) && !rc)
+		rc = rc2;
+	for (int i = 0; k.det && i < tp_delay(); i++)
+		k.true_peak = fmax_f(k.true_peak, tp_push(k.det, 0, 0));
+	out->true_peak = k.true_peak;
 	out->lufs = -INFINITY;
-	if (!rc && meter && ebur128_loudness_global(meter, &out->lufs))
+	if (!rc && k.meter && ebur128_loudness_global(k.meter, &out->lufs))
 		rc = -EIO;
 	out->min_gain = lim ? limiter_min_gain(lim) : 1;
-	if (meter)
-		ebur128_destroy(&meter);
+	if (k.meter)
+		ebur128_destroy(&k.meter);
 	limiter_free(lim);
-	tp_free(det);
+	tp_free(k.det);
 	free(rec);
-	free(y);
 	return rc;
 }
 

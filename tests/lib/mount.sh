@@ -59,7 +59,10 @@ wait_for() {
 	return 1
 }
 
+# mixfs_cleanup: the EXIT trap; keeps the script's own exit status.
 mixfs_cleanup() {
-	[ -n "${MIXFS_PID:-}" ] && { mixfs_unmount || true; }
-	[ -n "${T:-}" ] && rm -rf "$T"
+	_status=$?
+	if [ -n "${MIXFS_PID:-}" ]; then mixfs_unmount || true; fi
+	if [ -n "${T:-}" ]; then rm -rf "$T"; fi
+	exit "$_status"
 }
