@@ -10,7 +10,6 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-SBINDIR ?= /sbin
 
 PKGS := fuse3 libcjson uuid sndfile libebur128 soxr fftw3f
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -93,12 +92,10 @@ install: mixfs
 	install -m 755 mixfs $(DESTDIR)$(BINDIR)/mixfs
 	install -m 644 man/mixfs.1 $(DESTDIR)$(MANDIR)/man1/mixfs.1
 	install -m 644 man/mixfs-request.5 $(DESTDIR)$(MANDIR)/man5/mixfs-request.5
-	install -d $(DESTDIR)$(SBINDIR)
-	ln -sf $(BINDIR)/mixfs $(DESTDIR)$(SBINDIR)/mount.fuse.mixfs
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mixfs $(DESTDIR)$(MANDIR)/man1/mixfs.1 \
-		$(DESTDIR)$(MANDIR)/man5/mixfs-request.5 $(DESTDIR)$(SBINDIR)/mount.fuse.mixfs
+		$(DESTDIR)$(MANDIR)/man5/mixfs-request.5
 
 clean:
 	rm -rf build mixfs

@@ -41,8 +41,11 @@ static void log_append(struct job *j, util_ms now, const char *line)
 	j->log = next;
 }
 
-/* Apply a change to the job's record: on disk first, then the cache. */
-static int run_update(struct run *r, enum job_state to, const char *line, const char *error)
+/* A change to a running job's record, made on a copy. */
+typedef void (*run_edit_fn)(struct job *next, util_ms now, const void *arg);
+
+/* Apply @edit to the job's record: on disk first, then the cache. */
+static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 {
 	struct core *c = r->c;
 	struct core_events ev = { 0 };
@@ -52,12 +55,7 @@ static int run_update(struct run *r, enum job_state to, const char *line, const 
 
 	pthread_mutex_lock(&c->io_lock);
 	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
-		if (to != next.state)
-			job_set_state(&next, to, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
-		if (line)
-			log_append(&next, now, line);
-		if (error)
-			job_set_str(&next.error, error);
+		edit(&next, now, arg);
 		if ((rc = core_commit(c, r->cj, &next)))
 			job_clear(&next);
 		else
@@ -69,6 +67,32 @@ static int run_update(struct run *r, enum job_state to, const char *line, const 
 	pthread_mutex_unlock(&c->io_lock);
 	core_events_fire(c, &ev);
 	return rc;
+}
+
+struct state_edit {
+	const struct core *c;
+	enum job_state to;
+	const char *line;
+	const char *error;
+};
+
+static void edit_state(struct job *next, util_ms now, const void *arg)
+{
+	const struct state_edit *e = arg;
+
+	if (e->to != next->state)
+		job_set_state(next, e->to, now, e->c->cfg.ttls.complete, e->c->cfg.ttls.failed);
+	if (e->line)
+		log_append(next, now, e->line);
+	if (e->error)
+		job_set_str(&next->error, e->error);
+}
+
+static int run_update(struct run *r, enum job_state to, const char *line, const char *error)
+{
+	struct state_edit e = { r->c, to, line, error };
+
+	return run_change(r, edit_state, &e);
 }
 
 static void cb_stage(void *ctx, enum mix_stage stage)
@@ -110,15 +134,10 @@ static bool cb_cancelled(void *ctx)
 static void cb_log(void *ctx, const char *line)
 {
 	struct run *r = ctx;
-	char iso[UTIL_ISO_MAX], *next;
 
 	/* kept in the cache now, on disk with the next write */
-	util_iso_format(util_now_ms(), iso);
 	pthread_mutex_lock(&r->c->lock);
-	if (asprintf(&next, "%s%s %s\n", r->cj->rec.log ? r->cj->rec.log : "", iso, line) >= 0) {
-		free(r->cj->rec.log);
-		r->cj->rec.log = next;
-	}
+	log_append(&r->cj->rec, util_now_ms(), line);
 	pthread_mutex_unlock(&r->c->lock);
 }
 
@@ -135,36 +154,37 @@ static void result_from_mix(struct job_result *out, const struct mix_result *m)
 	memcpy(out->offsets_ms, m->offsets_ms, out->n_offsets * sizeof(double));
 }
 
+struct complete_edit {
+	const struct run *r;
+	const char *output;
+	const struct mix_result *m;
+};
+
+static void edit_complete(struct job *next, util_ms now, const void *arg)
+{
+	const struct complete_edit *e = arg;
+	const struct core *c = e->r->c;
+	char line[128];
+
+	job_set_state(next, JOB_COMPLETE, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
+	next->progress = 100;
+	result_from_mix(&next->result, e->m);
+	job_set_str(&next->output, e->output);
+	snprintf(line, sizeof(line), "complete in %.2f s: %.2f LUFS, %.2f dBTP",
+		 (double)(now - e->r->started) / 1000.0, e->m->integrated_lufs,
+		 e->m->true_peak_dbtp);
+	log_append(next, now, line);
+}
+
 /* The job's mix is in place: publish it, then record it complete. */
 static int run_complete(struct run *r, const char *output, const struct mix_result *m)
 {
-	struct core *c = r->c;
-	struct core_events ev = { 0 };
-	struct job next;
-	util_ms now = util_now_ms();
-	char line[128];
-	int rc;
+	struct complete_edit e = { r, output, m };
+	int rc = store_publish_final(&r->c->store, r->cj->rec.session, r->cj->rec.id);
 
-	pthread_mutex_lock(&c->io_lock);
-	if ((rc = store_publish_final(&c->store, r->cj->rec.session, r->cj->rec.id)))
+	if (rc)
 		log_error("job %s: cannot publish final_mix.wav: %s", r->cj->rec.id, strerror(-rc));
-	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
-		job_set_state(&next, JOB_COMPLETE, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
-		next.progress = 100;
-		result_from_mix(&next.result, m);
-		job_set_str(&next.output, output);
-		snprintf(line, sizeof(line), "complete in %.2f s: %.2f LUFS, %.2f dBTP",
-			 (double)(now - r->started) / 1000.0, m->integrated_lufs, m->true_peak_dbtp);
-		log_append(&next, now, line);
-		if ((rc = core_commit(c, r->cj, &next)))
-			job_clear(&next);
-	}
-	pthread_mutex_lock(&c->lock);
-	core_events_add(&ev, CORE_EV_CHANGED, &r->cj->rec);
-	pthread_mutex_unlock(&c->lock);
-	pthread_mutex_unlock(&c->io_lock);
-	core_events_fire(c, &ev);
-	return rc;
+	return run_change(r, edit_complete, &e);
 }
 
 /* A render that stopped: shutdown requeues, cancel and failure end it. */

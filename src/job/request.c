@@ -6,6 +6,7 @@
 #include "mixfs/request.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -18,16 +19,127 @@
 struct rq {
 	char *err;
 	int rc;
+	const char *text;	/* the request, to find a key's line */
+	size_t len;
 };
+
+/* ---- where a key is: a scan of the (already valid) JSON text ---- */
+
+struct scan {
+	const char *p, *end;
+	int line;
+	const char *target;	/* the key path sought, e.g. "stems[2].gain_db" */
+	int found;		/* its line, once seen */
+	char path[256];
+};
+
+static void scan_ws(struct scan *s)
+{
+	for (; s->p < s->end && isspace((unsigned char)*s->p); s->p++)
+		s->line += *s->p == '\n';
+}
+
+/* Skip a string; copy up to @cap-1 of its raw bytes into @out if given. */
+static void scan_string(struct scan *s, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (s->p++; s->p < s->end && *s->p != '"'; s->p++) {
+		if (*s->p == '\\' && s->p + 1 < s->end)
+			s->p++;
+		if (out && n + 1 < cap)
+			out[n++] = *s->p;
+	}
+	s->p++;
+	if (out)
+		out[n] = '\0';
+}
+
+static void scan_value(struct scan *s);
+
+/* Visit a child named by @suffix: extend the path, note the line when it
+ * is the target, scan the value, restore the path. */
+static void scan_child(struct scan *s, const char *suffix)
+{
+	size_t keep = strlen(s->path);
+
+	snprintf(s->path + keep, sizeof(s->path) - keep, "%s", suffix);
+	if (!s->found && strcmp(s->path, s->target) == 0)
+		s->found = s->line;
+	scan_value(s);
+	s->path[keep] = '\0';
+}
+
+static void scan_value(struct scan *s)
+{
+	char key[200], suffix[210];
+	int i = 0;
+
+	scan_ws(s);
+	if (s->p >= s->end)
+		return;
+	if (*s->p == '"') {
+		scan_string(s, NULL, 0);
+	} else if (*s->p == '{' || *s->p == '[') {
+		char close = *s->p == '{' ? '}' : ']';
+
+		for (s->p++, scan_ws(s); s->p < s->end && *s->p != close; i++) {
+			if (close == '}') {
+				scan_string(s, key, sizeof(key));
+				scan_ws(s);
+				s->p++; /* ':' */
+				snprintf(suffix, sizeof(suffix), "%s%s", s->path[0] ? "." : "", key);
+			} else {
+				snprintf(suffix, sizeof(suffix), "[%d]", i);
+			}
+			scan_child(s, suffix);
+			scan_ws(s);
+			if (s->p < s->end && *s->p == ',')
+				s->p++, scan_ws(s);
+		}
+		s->p++;
+	} else {
+		while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
+			s->p++;
+	}
+}
+
+/* The line where @key (a path like "stems[2].gain_db") appears; for a
+ * missing key, where its parent does; 0 if neither is found. */
+static int request_key_line(const char *text, size_t len, const char *key)
+{
+	char target[256];
+	char *cut;
+
+	snprintf(target, sizeof(target), "%s", key);
+	for (;;) {
+		struct scan s = { .p = text, .end = text + len, .line = 1, .target = target };
+
+		scan_value(&s);
+		if (s.found)
+			return s.found;
+		cut = strrchr(target, '.');
+		if (!cut || strrchr(target, '[') > cut)
+			cut = strrchr(target, '[');
+		if (!cut)
+			return 0;
+		*cut = '\0';
+	}
+}
 
 static void rq_fail(struct rq *q, const char *key, const char *fmt, const char *detail)
 {
 	char what[160];
+	int line;
 
 	if (q->rc)
 		return;
 	snprintf(what, sizeof(what), fmt, detail);
-	snprintf(q->err, REQUEST_ERR_MAX, "key \"%s\": %s", key, what);
+	line = request_key_line(q->text, q->len, key);
+	if (line)
+		snprintf(q->err, REQUEST_ERR_MAX, "line %d: key \"%s\": %s", line, key, what);
+	else
+		snprintf(q->err, REQUEST_ERR_MAX, "key \"%s\": %s", key, what);
 	q->rc = -EINVAL;
 }
 
@@ -247,7 +359,7 @@ int request_parse(const char *text, size_t len, struct plan *out, char err[REQUE
 {
 	static const char *const keys[] = { "stems", "align", "reference", "align_window_ms",
 					    "sample_rate", "master", "output", NULL };
-	struct rq q = { err, 0 };
+	struct rq q = { err, 0, text, len };
 	const char *end = NULL;
 	cJSON *o;
 	double rate = 0;

@@ -114,6 +114,17 @@ static void test_syntax_error_names_the_line(void **state)
 	expect_error("", "line 1");
 }
 
+static void test_key_errors_name_the_line(void **state)
+{
+	(void)state;
+	expect_error("{\n  \"stems\": [\n    {\"file\": \"a.wav\"},\n    {\"file\": \"b.wav\",\n     \"gain_db\": 99}\n  ]\n}",
+		     "line 5: key \"stems[1].gain_db\"");
+	expect_error("{\"master\": {\"target_lufs\": -14},\n \"outputs\": {}}", "line 2: key \"outputs\"");
+	expect_error("{\"stems\": [{\"file\": \"x\\\"y.wav\", \"pan\": 3}]}", "line 1: key \"stems[0].pan\"");
+	/* a missing key: the line of the object that lacks it */
+	expect_error("{\"stems\": [\n{\"file\": \"a.wav\"},\n\n{\"gain_db\": 1}]}", "line 4: key \"stems[1].file\"");
+}
+
 static void test_path_escapes_are_refused(void **state)
 {
 	(void)state;
@@ -145,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_master_null_turns_mastering_off),
 		cmocka_unit_test(test_errors_name_their_key),
 		cmocka_unit_test(test_syntax_error_names_the_line),
+		cmocka_unit_test(test_key_errors_name_the_line),
 		cmocka_unit_test(test_path_escapes_are_refused),
 		cmocka_unit_test(test_draft_names),
 	};
