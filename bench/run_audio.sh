@@ -75,8 +75,12 @@ echo "## Drop to complete through the mount, beside mixfs render"
 mkdir -p "$sc/media/s8/stems" "$sc/media/s8/jobs"
 cp "$sc"/b8/stems/*.wav "$sc/media/s8/stems/"
 mixfs_mount "$sc/media" "$sc/mnt" workers=1
-tree_t=999999
+# interleaved, best of three each: both see the same machine
+tree_t=999999 solo_t=999999
 for i in 1 2 3; do
+	t0=$(now)
+	"$mixfs" render "$sc/b8" "$sc/req.json" "$sc/ours.wav" >/dev/null 2>&1
+	solo_t=$(awk -v a="$solo_t" -v b="$(secs "$t0" "$(now)")" 'BEGIN { print (b < a ? b : a) }')
 	t0=$(now)
 	cp "$sc/req.json" "$sc/mnt/sessions/s8/requests/bench$i.json"
 	jid=$(cat "$sc/mnt/sessions/s8/requests/bench$i.json")
@@ -86,9 +90,9 @@ done
 mixfs_unmount
 echo "| path | time |"
 echo "|---|---|"
-echo "| mixfs render (best of 3) | $ours_t s |"
+echo "| mixfs render (best of 3) | $solo_t s |"
 echo "| drop -> cat wait ($st) through the mount (best of 3) | $tree_t s |"
-awk -v a="$tree_t" -v b="$ours_t" 'BEGIN { printf "\nthe tree and queue add %.1f%% (target: under 10%%).\n", (a / b - 1) * 100 }'
+awk -v a="$tree_t" -v b="$solo_t" 'BEGIN { printf "\nthe tree and queue add %.1f%% (target: under 10%%).\n", (a / b - 1) * 100 }'
 rm -rf "$sc/media" "$sc/mnt"
 
 echo

@@ -68,12 +68,12 @@ while :; do
 		echo "   $st $pr%"
 	fi
 	last="$st $pr"
-	case "$st" in complete|error) break ;; esac
+	case "$st" in complete|error|"") break ;; esac # "": the daemon is gone
 	sleep 0.1
 done
 [ -t 1 ] && echo
 if [ "$st" != complete ]; then
-	echo "the job failed: $(cat "$job/error")"
+	echo "the job failed: $(cat "$job/error" 2>/dev/null || cat "$dir/mixfs.log")"
 	exit 1
 fi
 sed 's/^/   /' "$job/log"

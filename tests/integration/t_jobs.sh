@@ -25,10 +25,10 @@ drop() { cp "$2" "$S/requests/$1" && cat "$S/requests/$1"; }
 # 1. a request becomes a mix on target, with live progress
 j=$(drop take1.json "$T/mix.json")
 : >"$T/progress"
-while :; do
+for i in $(seq 1 2400); do # two minutes at most
 	st=$(state_of "$j")
-	cat "$S/jobs/$j/progress" >>"$T/progress"
-	case "$st" in complete|error) break ;; esac
+	cat "$S/jobs/$j/progress" >>"$T/progress" 2>/dev/null
+	case "$st" in complete|error|"") break ;; esac
 	sleep 0.05
 done
 check "cat wait returns complete" test "$(cat "$S/jobs/$j/wait")" = complete
