@@ -29,17 +29,6 @@
 #include "audio_impl.h"
 #include "mixfs/mix.h"
 
-#if defined(__SSE__)
-#include <xmmintrin.h>
-/* Denormals in filter tails and the limiter's release cost 100x a normal
- * multiply; flush them to zero (FTZ) and treat them as zero (DAZ). */
-#define FPU_FAST_ENTER() unsigned fpu_saved = _mm_getcsr(); _mm_setcsr(fpu_saved | 0x8040)
-#define FPU_FAST_LEAVE() _mm_setcsr(fpu_saved)
-#else
-#define FPU_FAST_ENTER() do { } while (0)
-#define FPU_FAST_LEAVE() do { } while (0)
-#endif
-
 #define MASTER_TOL_LU 0.02
 #define MASTER_MAX_PASSES 10
 #define LIMIT_MARGIN_DB 0.15	/* the limiter aims this far under the ceiling */

@@ -21,6 +21,7 @@ struct stage {
 static void *stage_main(void *arg)
 {
 	struct stage *s = arg;
+	FPU_FAST_ENTER();
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
@@ -41,6 +42,7 @@ static void *stage_main(void *arg)
 		pthread_cond_broadcast(&s->changed);
 	}
 	pthread_mutex_unlock(&s->lock);
+	FPU_FAST_LEAVE();
 	return NULL;
 }
 

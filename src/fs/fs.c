@@ -101,7 +101,7 @@ static int check_mountpoint(const char *mp)
 	if (!S_ISDIR(a.st_mode))
 		return fail("mountpoint %s: %s", mp, "not a folder");
 	snprintf(parent, sizeof(parent), "%s/..", mp);
-	if (stat(parent, &b) == 0 && (a.st_dev != b.st_dev) && a.st_ino != b.st_ino)
+	if (stat(parent, &b) == 0 && a.st_dev != b.st_dev)
 		return fail("mountpoint %s is busy: %s", mp, "something is already mounted there");
 	return 0;
 }

@@ -184,6 +184,16 @@ check "an expired job is gone from ls at once after an enqueue" sh -c "! ls '$S/
 check "... and from stat" wait_for 1 sh -c "! stat '$S/jobs/$j5' 2>/dev/null"
 check "... and from disk" test ! -e "$T/media/s1/jobs/$j5.json" -a ! -e "$T/media/jobs_index/$j5.json"
 
+# --- a session's quota
+mixfs_unmount
+mixfs_mount "$T/media" "$M" workers=0,max_jobs_per_session=2
+mkdir "$M/sessions/quota"
+cp "$T/req.json" "$M/sessions/quota/requests/q1.json"
+cp "$T/req.json" "$M/sessions/quota/requests/q2.json"
+cp "$T/req.json" "$M/sessions/quota/requests/q3.json" 2>"$T/cp.err"
+check "past max_jobs_per_session a drop fails with EDQUOT: $(head -1 "$T/cp.err")" grep -q "quota" "$T/cp.err"
+check "... and creates nothing" test "$(ls "$M/sessions/quota/jobs" | wc -l)" = 2 -a ! -e "$M/sessions/quota/requests/q3.json"
+
 # --- lifecycle
 mixfs_unmount
 check "fusermount3 -u: the daemon exits 0" test "$MIXFS_STATUS" = 0
@@ -198,7 +208,6 @@ mkdir -p "$T/mnt2"
 "$MIXFS" -f "$T/media" "$T/mnt2" 2>"$T/e4"; rc=$?
 check "a second daemon on the same MEDIA_DIR refuses, naming the holder: $(cat "$T/e4")" \
 	sh -c "[ $rc != 0 ] && grep -q 'pid $MIXFS_PID' '$T/e4'"
-"$MIXFS" -f "$T/media2" "$M" 2>"$T/e5"; rc=$?
 mkdir -p "$T/media2"
 "$MIXFS" -f "$T/media2" "$M" 2>"$T/e5"; rc=$?
 check "a busy mountpoint fails ($rc): $(cat "$T/e5")" test "$rc" != 0
