@@ -5,6 +5,7 @@
 #                     ASan/UBSan, run the unit and integration tests
 #   make demo         render a demo session, mount it, mix it, show it
 #   make bench        benchmarks against peers measured in the same run
+#   make fuzz         libFuzzer on the request and record parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
 
 PREFIX ?= /usr/local
@@ -33,7 +34,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test check unit integration demo bench install uninstall clean check-layers
+.PHONY: all deps test check unit integration demo bench fuzz install uninstall clean check-layers
 
 all: mixfs
 
@@ -86,6 +87,9 @@ bench:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory B=build/bench CFLAGS="-O2 -g" build/bench/mixfs build/bench/libmixfs.a
 	@B=build/bench bench/run.sh
+
+fuzz:
+	@tests/fuzz/run.sh
 
 install: mixfs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

@@ -241,17 +241,18 @@ int fs_main(int argc, char **argv)
 	};
 	if (co.debug)
 		log_set_level(LOG_LVL_DEBUG);
-	if (core_open(&fs.core, &cfg, util_now_ms(), err, sizeof(err))) {
-		fail("%s%s", err, "");
-		goto out;
-	}
-	nodes_init();
+	/* a bad -o option fails here, before MEDIA_DIR is touched */
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
 	if (!se)
-		goto close_core;
+		goto out;
+	if (core_open(&fs.core, &cfg, util_now_ms(), err, sizeof(err))) {
+		fail("%s%s", err, "");
+		goto destroy;
+	}
+	nodes_init();
 	if (fuse_session_mount(se, co.mountpoint) != 0) {
 		fail("cannot mount on %s%s", co.mountpoint, "");
-		goto destroy;
+		goto close_core;
 	}
 	fs.se = se;
 	if (fuse_daemonize(co.foreground) != 0)
@@ -263,15 +264,15 @@ int fs_main(int argc, char **argv)
 	status = serve(se, &co);
 unmount:
 	fuse_session_unmount(se);
-destroy:
-	fuse_session_destroy(se);
+	if (status == 0)
+		log_info("unmounted %s", co.mountpoint);
 close_core:
 	core_close(fs.core);
 	fs.core = NULL;
 	nodes_free();
 	drop_free_all();
-	if (status == 0)
-		log_info("unmounted %s", co.mountpoint);
+destroy:
+	fuse_session_destroy(se);
 out:
 	free(co.mountpoint);
 	free(o.media);

@@ -6,7 +6,6 @@
 #include "mixfs/request.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -33,9 +32,10 @@ struct scan {
 	char path[256];
 };
 
+/* Whitespace as cJSON skips it: every byte up to and including ' '. */
 static void scan_ws(struct scan *s)
 {
-	for (; s->p < s->end && isspace((unsigned char)*s->p); s->p++)
+	for (; s->p < s->end && (unsigned char)*s->p <= ' '; s->p++)
 		s->line += *s->p == '\n';
 }
 
@@ -84,6 +84,8 @@ static void scan_value(struct scan *s)
 		char close = *s->p == '{' ? '}' : ']';
 
 		for (s->p++, scan_ws(s); s->p < s->end && *s->p != close; i++) {
+			const char *before = s->p;
+
 			if (close == '}') {
 				scan_string(s, key, sizeof(key));
 				scan_ws(s);
@@ -96,6 +98,8 @@ static void scan_value(struct scan *s)
 			scan_ws(s);
 			if (s->p < s->end && *s->p == ',')
 				s->p++, scan_ws(s);
+			if (s->p == before)
+				return; /* not JSON as cJSON read it: give up, never spin */
 		}
 		s->p++;
 	} else {
@@ -342,16 +346,21 @@ static void rq_output(struct rq *q, const cJSON *v, struct plan *p)
 }
 
 /* cJSON reports where parsing stopped; users want a line number. */
-static void rq_syntax_error(struct rq *q, const char *text, const char *end)
+static void rq_syntax_error(struct rq *q, const char *end)
 {
+	const char *stop = q->text + q->len;
 	int line = 1;
 
-	if (!end)
-		end = text;
-	for (const char *p = text; p < end; p++)
+	if (!end || end < q->text || end > stop)
+		end = stop;
+	for (const char *p = q->text; p < end; p++)
 		line += *p == '\n';
-	snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error near \"%.20s\"",
-		 line, end);
+	if (end == stop)
+		snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error: the text ends early",
+			 line);
+	else
+		snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error near \"%.*s\"", line,
+			 (int)(stop - end < 20 ? stop - end : 20), end);
 	q->rc = -EINVAL;
 }
 
@@ -372,7 +381,14 @@ int request_parse(const char *text, size_t len, struct plan *out, char err[REQUE
 	}
 	o = cJSON_ParseWithLengthOpts(text, len, &end, false);
 	if (!o) {
-		rq_syntax_error(&q, text, end ? end : cJSON_GetErrorPtr());
+		rq_syntax_error(&q, end ? end : cJSON_GetErrorPtr());
+		return q.rc;
+	}
+	while (end && end < text + len && (unsigned char)*end <= ' ')
+		end++;
+	if (end && end < text + len) {
+		rq_syntax_error(&q, end); /* something after the object */
+		cJSON_Delete(o);
 		return q.rc;
 	}
 	if (!cJSON_IsObject(o)) {

@@ -29,7 +29,10 @@ void util_iso_format(util_ms t, char out[UTIL_ISO_MAX])
 	size_t n;
 
 	gmtime_r(&secs, &tm);
-	n = strftime(out, UTIL_ISO_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+	/* four-digit years, as util_iso_parse() wants them back */
+	n = (size_t)snprintf(out, UTIL_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			     tm.tm_min, tm.tm_sec);
 	if (frac)
 		snprintf(out + n, UTIL_ISO_MAX - n, ".%03dZ", frac);
 	else

@@ -109,7 +109,19 @@ check "FLAC 24 export is FLAC" sh -c "soxi -t '$t/f.flac' | grep -q flac"
 r=$(residual_db "$t/f.flac" "$t/w.wav")
 check "FLAC 24 and WAV 24 hold the same samples (residual $r)" le "$r" -140
 
-# 8. Broken stems fail with the file named.
+# 8. FLAC and AIFF stems read the same samples as the WAV they came from.
+sox "$s/stems/drums.wav" "$s/stems/drums_in.flac"
+sox "$s/stems/drums.wav" "$s/stems/drums_in.aiff"
+for ext in flac aiff; do
+	echo "{\"stems\": [{\"file\": \"drums_in.$ext\"}], \"master\": null, \"output\": {\"bit_depth\": 32}}" >"$t/in.json"
+	render "$t/in.json" "$t/in_$ext.wav"
+	echo '{"stems": [{"file": "drums.wav"}], "master": null, "output": {"bit_depth": 32}}' >"$t/in.json"
+	render "$t/in.json" "$t/in_wav.wav"
+	r=$(residual_db "$t/in_$ext.wav" "$t/in_wav.wav")
+	check "a ${ext} stem mixes like its WAV (residual $r)" le "$r" -140
+done
+
+# 9. Broken stems fail with the file named.
 printf 'not audio at all' >"$s/stems/text.wav"
 head -c 100000 "$s/stems/drums.wav" >"$s/stems/cut.wav"
 sox -n -r 48000 -c 6 "$s/stems/surround.wav" trim 0 0.1

@@ -79,6 +79,10 @@ static void test_iso_parse_and_format(void **state)
 	assert_int_equal(t, 1796007600123LL);
 	assert_int_equal(util_iso_parse("2026-11-30T05:30:00+02:30", &t), 0);
 	assert_int_equal(t, 1796007600000LL);
+	/* far years keep four digits, so they read back */
+	assert_int_equal(util_iso_parse("0026-11-28T02:00:00.500Z", &t), 0);
+	util_iso_format(t, buf);
+	assert_string_equal(buf, "0026-11-28T02:00:00.500Z");
 	assert_int_equal(util_iso_parse("2026-11-30", &t), -EINVAL);
 	assert_int_equal(util_iso_parse("2026-13-30T03:00:00Z", &t), -EINVAL);
 	assert_int_equal(util_iso_parse("2026-11-30T03:00:00Zjunk", &t), -EINVAL);

@@ -112,6 +112,8 @@ static void test_syntax_error_names_the_line(void **state)
 	expect_error("{\n  \"stems\": [\n    {\"file\": \"a.wav\",}\n  ]\n}", "line 3");
 	expect_error("[1, 2]", "JSON object");
 	expect_error("", "line 1");
+	expect_error("{}\n{}", "line 2");
+	expect_error("{\"master\": null} trailing", "line 1");
 }
 
 static void test_key_errors_name_the_line(void **state)
