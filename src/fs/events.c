@@ -19,12 +19,9 @@
 #include "fs_impl.h"
 
 struct ev_item {
-	bool core;		/* a core event, else an entry invalidation */
 	enum core_event ev;
 	char sid[JOB_SESSION_MAX + 1];
 	char jid[JOB_ID_LEN + 1];
-	fuse_ino_t parent;
-	char name[256];
 	struct ev_item *next;
 };
 
@@ -71,21 +68,9 @@ void events_listener(void *ctx, enum core_event ev, const char *sid, const char 
 	(void)ctx;
 	if (!it)
 		return; /* the kernel's short timeouts catch up */
-	it->core = true;
 	it->ev = ev;
 	snprintf(it->sid, sizeof(it->sid), "%s", sid);
 	snprintf(it->jid, sizeof(it->jid), "%s", jid);
-	ev_push(it);
-}
-
-void events_inval_entry(fuse_ino_t parent, const char *name)
-{
-	struct ev_item *it = calloc(1, sizeof(*it));
-
-	if (!it)
-		return;
-	it->parent = parent;
-	snprintf(it->name, sizeof(it->name), "%s", name);
 	ev_push(it);
 }
 
@@ -226,7 +211,7 @@ static void forget_job_names(const struct ev_item *it)
 
 	if (dir)
 		fuse_lowlevel_notify_inval_entry(ev_se, dir, it->jid, strlen(it->jid));
-	fuse_lowlevel_notify_inval_entry(ev_se, 5 /* /jobs */, it->jid, strlen(it->jid));
+	fuse_lowlevel_notify_inval_entry(ev_se, FS_INO_JOBS, it->jid, strlen(it->jid));
 }
 
 /* A job completed: the session's final_mix.wav may be a new file now. */
@@ -243,10 +228,6 @@ static void forget_session_mix(const struct ev_item *it)
 
 static void ev_handle(struct ev_item *it)
 {
-	if (!it->core) {
-		fuse_lowlevel_notify_inval_entry(ev_se, it->parent, it->name, strlen(it->name));
-		return;
-	}
 	if (it->ev == CORE_EV_DELETED)
 		forget_job_names(it);
 	if (it->ev == CORE_EV_CHANGED)

@@ -117,7 +117,6 @@ void drop_free_all(void);
 
 /* Render a node's text into a malloc'd buffer. -ENOENT when it is gone. */
 int render_node(struct core *c, const struct node *n, char **buf, size_t *len);
-char *render_readme(void);
 
 /* ---- events.c: kernel notifications, deferred waits, polls ---- */
 
@@ -129,8 +128,6 @@ void events_listener(void *ctx, enum core_event ev, const char *sid, const char 
 void events_wait(struct core *c, fuse_req_t req, const char *jid);
 /* Register a poll handle for a job's state (taken over). */
 void events_poll(const char *jid, struct fuse_pollhandle *ph);
-/* Queue an entry invalidation (from handlers, which must not notify). */
-void events_inval_entry(fuse_ino_t parent, const char *name);
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
@@ -142,6 +139,10 @@ struct fs_ctx {
 };
 extern struct fs_ctx fs;
 
-#define FS_FIXED_INOS 16
+/* The fixed nodes, made by nodes_init() in this order. */
+enum {
+	FS_INO_ROOT = 1, FS_INO_README, FS_INO_STATS, FS_INO_SESSIONS, FS_INO_JOBS,
+	FS_FIXED_INOS = 16	/* inodes below this are never forgotten */
+};
 
 #endif

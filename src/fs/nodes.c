@@ -17,6 +17,7 @@ static struct hmap by_key;	/* protected by nodes_lock */
 static struct hmap by_ino;	/* protected by nodes_lock */
 static fuse_ino_t next_ino = FS_FIXED_INOS;	/* protected by nodes_lock */
 
+/* In the order of FS_INO_ROOT.. FS_INO_JOBS. */
 static const enum node_kind fixed[] = { N_ROOT, N_README, N_STATS, N_SESSIONS, N_JOB_LINKS };
 
 static void node_key(char *out, size_t cap, enum node_kind kind, const char *sid,
@@ -54,7 +55,7 @@ void nodes_init(void)
 	hmap_init(&by_key);
 	hmap_init(&by_ino);
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++)
-		node_new(fixed[i], NULL, NULL, NULL, 0, (fuse_ino_t)(i + 1));
+		node_new(fixed[i], NULL, NULL, NULL, 0, (fuse_ino_t)(FS_INO_ROOT + i));
 }
 
 static void free_node(void *ctx, void *val)

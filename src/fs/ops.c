@@ -395,9 +395,9 @@ static int child_job_file(const struct node *p, const char *name, struct node *c
 
 static int child_of(const struct node *p, const char *name, struct node *c)
 {
-	static const struct { const char *name; enum node_kind kind; } root[] = {
-		{ "README", N_README }, { "stats", N_STATS },
-		{ "sessions", N_SESSIONS }, { "jobs", N_JOB_LINKS },
+	static const struct { const char *name; fuse_ino_t ino; } root[] = {
+		{ "README", FS_INO_README }, { "stats", FS_INO_STATS },
+		{ "sessions", FS_INO_SESSIONS }, { "jobs", FS_INO_JOBS },
 	};
 	static const struct { const char *name; enum node_kind kind; } session[] = {
 		{ "stems", N_STEMS }, { "requests", N_REQUESTS }, { "jobs", N_SESSION_JOBS },
@@ -410,7 +410,7 @@ static int child_of(const struct node *p, const char *name, struct node *c)
 	case N_ROOT:
 		for (size_t i = 0; i < sizeof(root) / sizeof(*root); i++)
 			if (strcmp(name, root[i].name) == 0)
-				return nodes_find((fuse_ino_t)(i + 2), c);
+				return nodes_find(root[i].ino, c);
 		return -ENOENT;
 	case N_SESSIONS:
 		if (session_stat(name, &ss))
@@ -621,13 +621,13 @@ static int snap_dir(struct handle *h, const struct node *n)
 	int rc = snap_add(h, &cap, ".", n->ino, S_IFDIR);
 
 	if (!rc)
-		rc = snap_add(h, &cap, "..", 1, S_IFDIR);
+		rc = snap_add(h, &cap, "..", FS_INO_ROOT, S_IFDIR);
 	switch (n->kind) {
 	case N_ROOT:
-		rc = rc ? rc : snap_add(h, &cap, "README", 2, S_IFREG);
-		rc = rc ? rc : snap_add(h, &cap, "stats", 3, S_IFREG);
-		rc = rc ? rc : snap_add(h, &cap, "sessions", 4, S_IFDIR);
-		rc = rc ? rc : snap_add(h, &cap, "jobs", 5, S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "README", FS_INO_README, S_IFREG);
+		rc = rc ? rc : snap_add(h, &cap, "stats", FS_INO_STATS, S_IFREG);
+		rc = rc ? rc : snap_add(h, &cap, "sessions", FS_INO_SESSIONS, S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "jobs", FS_INO_JOBS, S_IFDIR);
 		return rc;
 	case N_SESSIONS:
 	case N_JOB_LINKS:

@@ -33,11 +33,6 @@ static const char readme_text[] =
 	"Complete jobs expire 48 h after they finish, failed ones after 24 h.\n"
 	"See mixfs(1) and mixfs-request(5).\n";
 
-char *render_readme(void)
-{
-	return strdup(readme_text);
-}
-
 static int render_dup(const char *text, char **buf, size_t *len)
 {
 	*buf = strdup(text ? text : "");

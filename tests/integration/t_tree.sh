@@ -184,6 +184,14 @@ check "an expired job is gone from ls at once after an enqueue" sh -c "! ls '$S/
 check "... and from stat" wait_for 1 sh -c "! stat '$S/jobs/$j5' 2>/dev/null"
 check "... and from disk" test ! -e "$T/media/s1/jobs/$j5.json" -a ! -e "$T/media/jobs_index/$j5.json"
 
+# cleanup_interval: the pass also runs on its own, with no enqueue
+mixfs_unmount
+mixfs_mount "$T/media" "$M" workers=0,failed_ttl=0.0003,cleanup_interval=0.5
+j6=$(cat "$S/requests/after.json")
+echo cancel >"$S/jobs/$j6/ctl"
+check "with cleanup_interval, an expired job goes without an enqueue" \
+	wait_for 5 sh -c "! ls '$S/jobs' | grep -q $j6"
+
 # --- a session's quota
 mixfs_unmount
 mixfs_mount "$T/media" "$M" workers=0,max_jobs_per_session=2
