@@ -219,6 +219,16 @@ void drop_mark_clean(struct drop *d)
 	pthread_mutex_unlock(&drop_lock);
 }
 
+void drop_flags(struct drop *d, char *name, bool *listed, bool *dirty, bool *failed_big)
+{
+	pthread_mutex_lock(&drop_lock);
+	memcpy(name, d->name, sizeof(d->name));
+	*listed = d->listed;
+	*dirty = d->dirty;
+	*failed_big = d->failed_big;
+	pthread_mutex_unlock(&drop_lock);
+}
+
 int drop_names(const char *sid, char ***names, size_t *n)
 {
 	int rc = 0;

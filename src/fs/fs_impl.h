@@ -106,6 +106,9 @@ int drop_truncate(struct drop *d, off_t len);
 /* Copy out a drop's bytes for submitting or reading (malloc'd). */
 int drop_snapshot(struct drop *d, char **buf, size_t *len, bool *dirty);
 void drop_mark_clean(struct drop *d);
+/* Its name (256 bytes) and flags, read under the drop box lock: a rename
+ * may change the name at any time. */
+void drop_flags(struct drop *d, char *name, bool *listed, bool *dirty, bool *failed_big);
 /* Listed names of a session's drops (malloc'd array of malloc'd strings). */
 int drop_names(const char *sid, char ***names, size_t *n);
 void drop_stat(struct drop *d, struct stat *st);

@@ -745,16 +745,17 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
  * written since the last submit. Returns 0 or the errno close() reports. */
 static int drop_submit(struct drop *d, uid_t uid)
 {
-	char jid[JOB_ID_LEN + 1], err[REQUEST_ERR_MAX + 64], *text;
+	char jid[JOB_ID_LEN + 1], err[REQUEST_ERR_MAX + 64], name[256], *text;
 	size_t len;
-	bool dirty;
+	bool listed, dirty, big;
 	int rc;
 
-	if (d->failed_big) {
-		drop_unlink(d->sid, d->name);
+	drop_flags(d, name, &listed, &dirty, &big);
+	if (big) {
+		drop_unlink(d->sid, name);
 		return -EFBIG;
 	}
-	if (request_name_is_draft(d->name) || !d->listed)
+	if (request_name_is_draft(name) || !listed)
 		return 0;
 	if ((rc = drop_snapshot(d, &text, &len, &dirty)))
 		return rc;
@@ -762,16 +763,16 @@ static int drop_submit(struct drop *d, uid_t uid)
 		free(text);
 		return 0; /* an empty file is not a request (yet) */
 	}
-	rc = core_submit(fs.core, d->sid, d->name, text, len, (long)uid, util_now_ms(), jid,
+	rc = core_submit(fs.core, d->sid, name, text, len, (long)uid, util_now_ms(), jid,
 			 err, sizeof(err));
 	free(text);
 	drop_mark_clean(d);
 	if (rc == 0 || rc == -EINVAL || rc == -EDQUOT)
-		drop_unlink(d->sid, d->name); /* the receipt takes its place, or nothing */
+		drop_unlink(d->sid, name); /* the receipt takes its place, or nothing */
 	if (rc == -EINVAL)
-		log_info("session %s: request %s rejected (job %s): %s", d->sid, d->name, jid, err);
+		log_info("session %s: request %s rejected (job %s): %s", d->sid, name, jid, err);
 	else if (rc && rc != -EDQUOT)
-		log_error("session %s: request %s: %s", d->sid, d->name, err);
+		log_error("session %s: request %s: %s", d->sid, name, err);
 	return rc;
 }
 
@@ -1043,10 +1044,15 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_retire(fi);
+	char name[256];
+	bool listed, dirty, big;
 
 	(void)ino;
-	if (h && h->kind == H_DROP && h->drop->dirty)
-		drop_submit(h->drop, h->uid); /* no flush came: nobody hears an error now */
+	if (h && h->kind == H_DROP) {
+		drop_flags(h->drop, name, &listed, &dirty, &big);
+		if (dirty) /* no flush came: nobody hears an error now */
+			drop_submit(h->drop, h->uid);
+	}
 	if (h)
 		handle_put(h);
 	fuse_reply_err(req, 0);
@@ -1120,22 +1126,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 }
 
-static int setattr_drop(const struct node *n, struct stat *attr, int to_set, uid_t uid)
+static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
+			const struct fuse_ctx *ctx)
 {
 	struct drop *d = drop_get(n->sid, n->name);
 	struct timespec now;
-	const struct fuse_ctx *ctx = NULL;
 	int rc = 0;
 
-	(void)ctx;
 	if (!d) {
 		/* a receipt: truncating it starts a new request under its name;
 		 * times and mode are accepted and change nothing */
 		if (!(to_set & FUSE_SET_ATTR_SIZE))
 			return 0;
-		if ((rc = may_write_session(n->sid, uid)))
+		if ((rc = may_write_session(n->sid, ctx->uid)))
 			return rc;
-		if (!(d = drop_create(n->sid, n->name, uid, (gid_t)0, 0644)))
+		if (!(d = drop_create(n->sid, n->name, ctx->uid, ctx->gid, 0644)))
 			return -ENOMEM;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE)
@@ -1188,7 +1193,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		rc = -EPERM;
 	else if (!rc && n.kind == N_REQUEST_FILE)
-		rc = setattr_drop(&n, attr, to_set, uid);
+		rc = setattr_drop(&n, attr, to_set, fuse_req_ctx(req));
 	else if (!rc && n.kind == N_STEM_FILE)
 		rc = (rc = may_write_session(n.sid, uid)) ? rc : setattr_stem(&n, attr, to_set);
 	else if (!rc)
