@@ -6,6 +6,7 @@
 #   make demo         render a demo session, mount it, mix it, show it
 #   make bench        benchmarks against peers measured in the same run
 #   make fuzz         libFuzzer on the request and record parsers (clang)
+#   make tsan         the mount tests against a ThreadSanitizer build
 #   make install      PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
 
 PREFIX ?= /usr/local
@@ -34,7 +35,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test check unit integration demo bench fuzz install uninstall clean check-layers
+.PHONY: all deps test check unit integration demo bench fuzz tsan install uninstall clean check-layers
 
 all: mixfs
 
@@ -90,6 +91,12 @@ bench:
 
 fuzz:
 	@tests/fuzz/run.sh
+
+tsan:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory B=build/tsan SANITIZE=thread CFLAGS="-O1 -g" build/tsan/mixfs
+	@TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp)" MIXFS=$(abspath build/tsan/mixfs) \
+		tests/integration/run.sh
 
 install: mixfs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

@@ -57,7 +57,10 @@ void core_set_listener(struct core *c, core_listener_fn fn, void *ctx);
 /* Start the workers (and the interval cleaner). Returns 0 or -errno. */
 int core_start(struct core *c);
 /* Stop the workers, interrupting running jobs and leaving them queued on
- * disk, then release the lock and free everything. */
+ * disk. The listener hears those last changes; after this returns it hears
+ * nothing more. Safe to call twice. */
+void core_stop(struct core *c);
+/* core_stop(), then release the lock and free everything. */
 void core_close(struct core *c);
 
 /* The cleanup pass at @now. Returns the number of jobs deleted. */

@@ -377,6 +377,11 @@ int core_start(struct core *c)
 	return core_workers_start(c);
 }
 
+void core_stop(struct core *c)
+{
+	core_workers_stop(c);
+}
+
 static void free_job(void *ctx, void *val)
 {
 	struct cjob *cj = val;
@@ -399,7 +404,7 @@ void core_close(struct core *c)
 {
 	if (!c)
 		return;
-	core_workers_stop(c);
+	core_stop(c);
 	cleanup_heap_free(&c->expiry);
 	hmap_each(&c->jobs, free_job, NULL);
 	hmap_each(&c->sessions, free_session, NULL);

@@ -196,7 +196,7 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *co)
 	rc = co->singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
 	signals_stop(sig_th);
-	core_set_listener(fs.core, NULL, NULL);
+	core_stop(fs.core); /* running jobs requeued; their last events queued */
 	events_stop();
 	return rc < 0 && rc != -EINTR && rc != -ENODEV ? 1 : 0;
 }

@@ -36,7 +36,7 @@ struct dirent_snap {
 struct handle {
 	enum h_kind kind;
 	struct node node;
-	char *buf;			/* H_BUF, H_CTL, H_WAIT once settled */
+	char *buf;			/* H_BUF; H_CTL under lock */
 	size_t len;
 	int fd;				/* H_FD */
 	struct drop *drop;		/* H_DROP: a reference */
@@ -45,6 +45,7 @@ struct handle {
 	size_t n_ents;
 	int refs;			/* protected by handles_lock */
 	char key[24];			/* its id in the handle table */
+	pthread_mutex_t lock;		/* H_CTL: buf and len, written by writes */
 };
 
 /*
@@ -73,6 +74,7 @@ static struct handle *handle_new(enum h_kind kind, const struct node *n, uid_t u
 		h->node = *n;
 		h->fd = -1;
 		h->uid = uid;
+		pthread_mutex_init(&h->lock, NULL);
 	}
 	return h;
 }
@@ -87,6 +89,7 @@ static void handle_free(struct handle *h)
 		drop_put(h->drop);
 	free(h->buf);
 	free(h->ents);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
@@ -905,6 +908,7 @@ static void reply_slice(fuse_req_t req, const char *buf, size_t len, size_t size
 
 static void read_wait(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
+	char line[32];
 	struct core_job_brief b;
 	int rc = core_job_brief(fs.core, h->node.jid, &b);
 
@@ -916,14 +920,10 @@ static void read_wait(fuse_req_t req, struct handle *h, size_t size, off_t off)
 		events_wait(fs.core, req, h->node.jid);
 		return;
 	}
-	free(h->buf);
-	h->buf = NULL;
-	if (asprintf(&h->buf, "%s\n", job_state_name(b.state)) < 0) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h->len = strlen(h->buf);
-	reply_slice(req, h->buf, h->len, size, off);
+	/* a final state never changes: every read may render its own copy,
+	 * so concurrent reads of one handle share nothing */
+	snprintf(line, sizeof(line), "%s\n", job_state_name(b.state));
+	reply_slice(req, line, strlen(line), size, off);
 }
 
 static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off)
@@ -999,17 +999,17 @@ static void write_handle(fuse_req_t req, struct handle *h, const char *buf, size
 		rc = drop_write(h->drop, buf, size, off);
 		break;
 	case H_CTL:
-		if (h->len + size > CTL_MAX) {
+		pthread_mutex_lock(&h->lock);
+		if (h->len + size > CTL_MAX)
 			rc = -EINVAL;
-			break;
-		}
-		if (!h->buf && !(h->buf = malloc(CTL_MAX + 1))) {
+		else if (!h->buf && !(h->buf = malloc(CTL_MAX + 1)))
 			rc = -ENOMEM;
-			break;
+		if (!rc) {
+			memcpy(h->buf + h->len, buf, size);
+			h->len += size;
+			rc = ctl_command(h, req);
 		}
-		memcpy(h->buf + h->len, buf, size);
-		h->len += size;
-		rc = ctl_command(h, req);
+		pthread_mutex_unlock(&h->lock);
 		break;
 	default:
 		rc = -EACCES;
