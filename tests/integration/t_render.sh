@@ -57,6 +57,14 @@ render "$t/auto.json" "$t/auto.wav"
 offs=$(awk '/^offsets_ms:/ { print $2, $3, $4, $5 }' "$t/auto.wav.out")
 check "auto alignment lands on the true offsets (got: $offs)" test "$offs" = "0.000 8000.000 2000.000 5000.000"
 check "the log names each alignment" grep -q "align bass.wav: -300.000 ms" "$t/auto.wav.err"
+# a stem the reference does not hold: no clear match, the given offset stays
+sox -n -r 48000 -b 24 -c 1 "$s/stems/noise.wav" synth 4 whitenoise vol 0.1
+echo '{"stems": [{"file": "noise.wav", "offset_ms": 1000}], "align": "auto", "reference": "rough.wav", "master": null}' >"$t/auto2.json"
+render "$t/auto2.json" "$t/auto2.wav"
+check "without a clear match the given offset is kept" \
+	test "$(awk '/^offsets_ms:/ { print $2 }' "$t/auto2.wav.out")" = 1000.000
+check "... and the log says so" grep -q "align noise.wav: no clear match.*kept the given offset" "$t/auto2.wav.err"
+rm "$s/stems/noise.wav"
 rm "$s/stems/rough.wav"
 
 # 5. Pan laws, mute, solo: each against sox building the same thing.
