@@ -39,7 +39,8 @@ int store_open(struct store *s, const char *media, const char *outputs,
 /* Release the lock. */
 void store_close(struct store *s);
 
-/* Write @j's record, then its index file (both atomic). */
+/* Write a new job: make the session's jobs/ if it has none, then the
+ * record, then its index file (both atomic). */
 int store_write_job(const struct store *s, const struct job *j);
 /* Write only the record (the index never changes after creation). */
 int store_write_record(const struct store *s, const struct job *j);

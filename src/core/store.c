@@ -140,7 +140,13 @@ int store_write_record(const struct store *s, const struct job *j)
 int store_write_job(const struct store *s, const struct job *j)
 {
 	char path[STORE_PATH_MAX], text[256];
-	int rc = store_write_record(s, j);
+	int rc;
+
+	/* a session uploaded by other means may have stems/ and no jobs/ yet */
+	if ((rc = util_fmt(path, sizeof(path), "%s/%s/jobs", s->media, j->session)) ||
+	    (rc = util_mkdir_p(path, 0755)))
+		return rc;
+	rc = store_write_record(s, j);
 
 	if (rc || (rc = store_index_path(s, j->id, path)))
 		return rc;

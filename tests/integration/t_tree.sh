@@ -234,7 +234,10 @@ cat >"$T/media/old/jobs/11111111-2222-4333-8444-666666666666.json" <<JSON
  "updated_at": "2020-01-01T00:00:00Z"}
 JSON
 printf '{"job_id": ' >"$T/media/old/jobs/11111111-2222-4333-8444-777777777777.json"
+mkdir -p "$T/media/uploaded/stems" # a session made outside mixfs: no jobs/ yet
 mixfs_mount "$T/media" "$M" workers=0
+check "a session uploaded with only stems/ takes requests" cp "$T/req.json" "$M/sessions/uploaded/requests/first.json"
+check "... and shows the job" test -d "$M/sessions/uploaded/jobs/$(cat "$M/sessions/uploaded/requests/first.json")"
 check "an older record loads and shows" test "$(cat "$M/sessions/old/jobs/11111111-2222-4333-8444-555555555555/state")" = complete
 check "an expired one is deleted by the pass at mount" test ! -e "$M/sessions/old/jobs/11111111-2222-4333-8444-666666666666"
 check "a corrupt one is moved aside, not shown" sh -c "[ -e '$T/media/old/jobs/11111111-2222-4333-8444-777777777777.json.corrupt' ] && [ ! -e '$M/sessions/old/jobs/11111111-2222-4333-8444-777777777777' ]"
