@@ -47,9 +47,10 @@ int store_write_record(const struct store *s, const struct job *j);
 
 /*
  * Delete an expired job's files, the record last so that a crash midway
- * leaves a record the next pass finds again: its own output (when
- * @with_output), the session's final_mix.wav only when it is the same file
- * as that output, the index file, then the record. Missing files are fine.
+ * leaves a record the next pass finds again: the session's final_mix.wav
+ * when @with_output (a complete job) and it is the same file as the job's
+ * output, the job's own output (any state: a failed job may have left
+ * one), the index file, then the record. Missing files are fine.
  * Returns 0 or the first negative errno (the record is then kept).
  */
 int store_delete_job(const struct store *s, const struct job *j, int with_output);

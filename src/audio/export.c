@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audio_impl.h"
+#include "mixfs/log.h"
 #include "mixfs/util.h"
 
 #define WAV_LIMIT 0xFFFFFFFFULL	/* RIFF sizes are 32-bit */
@@ -143,7 +144,9 @@ int export_commit(struct exporter *e, char *err)
 		return rc;
 	}
 	close(e->fd);
-	util_fsync_parent(e->path);
+	if ((rc = util_fsync_parent(e->path)))
+		log_warn("%s: in place, but its folder could not be synced: %s", e->path,
+			 strerror(-rc));
 	free(e->ibuf);
 	free(e);
 	return 0;

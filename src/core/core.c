@@ -303,8 +303,11 @@ static void recover_job(struct core *c, struct cjob *cj, util_ms now)
 		return;
 	if (next.attempts >= MAX_ATTEMPTS) {
 		job_set_state(&next, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
-		job_set_str(&next.error, "interrupted");
 		log_warn("job %s: interrupted %d times; failing it", next.id, next.attempts);
+		if (job_set_str(&next.error, "interrupted")) {
+			job_clear(&next);
+			return; /* still active on disk: the next mount tries again */
+		}
 	} else {
 		job_set_state(&next, JOB_QUEUED, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 		next.progress = 0;

@@ -201,12 +201,12 @@ int store_delete_job(const struct store *s, const struct job *j, int with_output
 	if ((rc = store_output_path(s, j->session, j->id, out)) ||
 	    (rc = store_final_mix_path(s, j->session, final)))
 		return rc;
-	if (with_output) {
-		if (final_is_output(final, out) && (rc = unlink_missing_ok(final)))
-			return rc;
-		if ((rc = unlink_missing_ok(out)))
-			return rc;
-	}
+	if (with_output && final_is_output(final, out) && (rc = unlink_missing_ok(final)))
+		return rc;
+	/* the job's own mix, named by its id: only this job ever writes it (a
+	 * failed job may have left one behind) */
+	if ((rc = unlink_missing_ok(out)))
+		return rc;
 	if ((rc = store_index_path(s, j->id, path)) || (rc = unlink_missing_ok(path)))
 		return rc;
 	if ((rc = store_record_path(s, j->session, j->id, path)) ||

@@ -35,14 +35,16 @@ static void log_append(struct job *j, util_ms now, const char *line)
 	char iso[UTIL_ISO_MAX], *next;
 
 	util_iso_format(now, iso);
-	if (asprintf(&next, "%s%s %s\n", j->log ? j->log : "", iso, line) < 0)
+	if (asprintf(&next, "%s%s %s\n", j->log ? j->log : "", iso, line) < 0) {
+		log_warn("job %s: out of memory; log line lost: %s", j->id, line);
 		return;
+	}
 	free(j->log);
 	j->log = next;
 }
 
-/* A change to a running job's record, made on a copy. */
-typedef void (*run_edit_fn)(struct job *next, util_ms now, const void *arg);
+/* A change to a running job's record, made on a copy; 0 or -ENOMEM. */
+typedef int (*run_edit_fn)(struct job *next, util_ms now, const void *arg);
 
 /* Apply @edit to the job's record: on disk first, then the cache. */
 static int run_change(struct run *r, run_edit_fn edit, const void *arg)
@@ -55,12 +57,14 @@ static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 
 	pthread_mutex_lock(&c->io_lock);
 	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
-		edit(&next, now, arg);
-		if ((rc = core_commit(c, r->cj, &next)))
+		if ((rc = edit(&next, now, arg)) || (rc = core_commit(c, r->cj, &next)))
 			job_clear(&next);
 		else
 			r->last_write = now;
 	}
+	if (rc)
+		log_error("job %s: its record could not be updated: %s", r->cj->rec.id,
+			  strerror(-rc));
 	pthread_mutex_lock(&c->lock);
 	core_events_add(&ev, CORE_EV_CHANGED, &r->cj->rec);
 	pthread_mutex_unlock(&c->lock);
@@ -76,7 +80,7 @@ struct state_edit {
 	const char *error;
 };
 
-static void edit_state(struct job *next, util_ms now, const void *arg)
+static int edit_state(struct job *next, util_ms now, const void *arg)
 {
 	const struct state_edit *e = arg;
 
@@ -84,8 +88,7 @@ static void edit_state(struct job *next, util_ms now, const void *arg)
 		job_set_state(next, e->to, now, e->c->cfg.ttls.complete, e->c->cfg.ttls.failed);
 	if (e->line)
 		log_append(next, now, e->line);
-	if (e->error)
-		job_set_str(&next->error, e->error);
+	return e->error ? job_set_str(&next->error, e->error) : 0;
 }
 
 static int run_update(struct run *r, enum job_state to, const char *line, const char *error)
@@ -160,7 +163,7 @@ struct complete_edit {
 	const struct mix_result *m;
 };
 
-static void edit_complete(struct job *next, util_ms now, const void *arg)
+static int edit_complete(struct job *next, util_ms now, const void *arg)
 {
 	const struct complete_edit *e = arg;
 	const struct core *c = e->r->c;
@@ -169,11 +172,11 @@ static void edit_complete(struct job *next, util_ms now, const void *arg)
 	job_set_state(next, JOB_COMPLETE, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 	next->progress = 100;
 	result_from_mix(&next->result, e->m);
-	job_set_str(&next->output, e->output);
 	snprintf(line, sizeof(line), "complete in %.2f s: %.2f LUFS, %.2f dBTP",
 		 (double)(now - e->r->started) / 1000.0, e->m->integrated_lufs,
 		 e->m->true_peak_dbtp);
 	log_append(next, now, line);
+	return job_set_str(&next->output, e->output);
 }
 
 /* The job's mix is in place: publish it, then record it complete. */

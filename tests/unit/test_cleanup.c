@@ -323,6 +323,20 @@ static void test_cache_stays_in_step(void **state)
 	assert_false(index_exists(f, a));
 }
 
+static void test_failed_job_leftover_output_is_deleted(void **state)
+{
+	struct fx *f = *state;
+	char id[JOB_ID_LEN + 1], path[4096];
+
+	put_job(f, "s1", JOB_ERROR, T0, id);
+	assert_int_equal(store_output_dir(&f->st, "s1"), 0);
+	snprintf(path, sizeof(path), "%s/s1/jobs/%s.wav", f->outputs, id);
+	tu_write(path, "RIFF"); /* failed after its export */
+	open_core(f, T0);
+	assert_int_equal(core_cleanup(f->core, T0 + 25 * HOUR), 1);
+	assert_false(output_exists(f, "s1", id));
+}
+
 static void test_heap_orders_by_expiry(void **state)
 {
 	struct cleanup_heap h;
@@ -364,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identical_copy_of_output_is_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_deletion_does_not_stop_the_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_stays_in_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_job_leftover_output_is_deleted, setup, teardown),
 		cmocka_unit_test(test_heap_orders_by_expiry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
