@@ -615,21 +615,21 @@ int core_cancel(struct core *c, const char *jid, long uid, util_ms now)
 		rc = -ENOENT;
 	else if ((rc = may_touch(&cj->rec, uid)) == 0 && cj->running)
 		cj->cancel = true; /* the worker ends it within a block */
-	else if (!rc)
-		waiting = cj->rec.state == JOB_QUEUED;
+	else if (!rc && (waiting = cj->in_queue))
+		core_queue_remove(c, cj); /* now no worker can take it */
 	pthread_mutex_unlock(&c->lock);
 	if (rc || !waiting)
 		goto out;
-	if ((rc = core_snapshot(c, cj, &next)))
-		goto out;
-	job_set_state(&next, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
-	if ((rc = job_set_str(&next.error, "cancelled")) || (rc = core_commit(c, cj, &next))) {
-		job_clear(&next);
-		goto out;
+	if ((rc = core_snapshot(c, cj, &next)) == 0) {
+		job_set_state(&next, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
+		if ((rc = job_set_str(&next.error, "cancelled")) || (rc = core_commit(c, cj, &next)))
+			job_clear(&next);
 	}
 	pthread_mutex_lock(&c->lock);
-	core_queue_remove(c, cj);
-	core_events_add(&ev, CORE_EV_CHANGED, &cj->rec);
+	if (rc)
+		core_queue_push(c, cj); /* not cancelled after all: back in line */
+	else
+		core_events_add(&ev, CORE_EV_CHANGED, &cj->rec);
 	pthread_mutex_unlock(&c->lock);
 out:
 	pthread_mutex_unlock(&c->io_lock);

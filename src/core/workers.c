@@ -84,8 +84,11 @@ static int edit_state(struct job *next, util_ms now, const void *arg)
 {
 	const struct state_edit *e = arg;
 
-	if (e->to != next->state)
+	if (e->to != next->state) {
+		if (!job_transition_allowed(next->state, e->to))
+			return -EINVAL; /* never expected: a worker owns its job */
 		job_set_state(next, e->to, now, e->c->cfg.ttls.complete, e->c->cfg.ttls.failed);
+	}
 	if (e->line)
 		log_append(next, now, e->line);
 	return e->error ? job_set_str(&next->error, e->error) : 0;
