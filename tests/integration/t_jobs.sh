@@ -65,6 +65,18 @@ check "cancel stops a running job within a second" sh -c "[ \"\$(timeout 1 cat '
 check "... with the error cancelled" test "$(cat "$S/jobs/$jc/error")" = cancelled
 check "... and no temp files left in the outputs" sh -c "! ls -A '$OUT' '$OUT/jobs' | grep -q '^\\.'"
 
+# cancel racing the worker that takes the job: every job ends final, the
+# daemon lives on
+ids=
+for i in 1 2 3 4 5 6 7 8; do ids="$ids $(drop race$i.json "$T/mix.json")"; done
+for id in $ids; do echo cancel >"$S/jobs/$id/ctl"; done
+finals=0
+for id in $ids; do
+	case "$(timeout 20 cat "$S/jobs/$id/wait")" in complete|error) finals=$((finals + 1)) ;; esac
+done
+check "cancels racing the worker: all 8 jobs end final ($finals)" test "$finals" = 8
+check "... and the daemon is still serving" kill -0 "$MIXFS_PID"
+
 # 4. two workers run two jobs at once
 mixfs_unmount
 mixfs_mount "$T/media" "$M" workers=2
