@@ -207,7 +207,7 @@ int fs_main(int argc, char **argv)
 	struct fs_opts o = { .workers = 1, .job_ttl = 48, .failed_ttl = 24 };
 	struct fuse_cmdline_opts co = { 0 };
 	struct core_config cfg;
-	char outputs[PATH_MAX + 32], media[PATH_MAX], err[512];
+	char outputs[2 * PATH_MAX + 2], media[PATH_MAX], cwd[PATH_MAX], err[512];
 	struct fuse_session *se;
 	int status = 1;
 
@@ -229,9 +229,13 @@ int fs_main(int argc, char **argv)
 		fail("MEDIA_DIR %s: %s", o.media, strerror(errno));
 		goto out;
 	}
-	snprintf(outputs, sizeof(outputs), "%s", o.outputs ? o.outputs : "");
+	/* absolute: the daemon leaves its working folder when it detaches */
 	if (!o.outputs)
 		snprintf(outputs, sizeof(outputs), "%s/.mix_outputs", media);
+	else if (o.outputs[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		snprintf(outputs, sizeof(outputs), "%s", o.outputs);
+	else
+		snprintf(outputs, sizeof(outputs), "%s/%s", cwd, o.outputs);
 	cfg = (struct core_config){
 		.media_dir = media, .outputs_dir = outputs,
 		.ttls = { (util_ms)(o.job_ttl * UTIL_MS_PER_HOUR),
