@@ -67,6 +67,54 @@ static struct csession *session_get(struct core *c, const char *sid, bool create
 	return s;
 }
 
+static int by_created(const void *a, const void *b);
+
+/* Receipts answer "which job is requests/NAME" in O(1): ls -l of a drop box
+ * holding thousands of names must not scan the session per name. */
+static void receipt_note(struct csession *s, struct cjob *cj)
+{
+	const char *name = cj->rec.request_name;
+	struct creceipt *r;
+
+	if (!name)
+		return;
+	if (!(r = hmap_get(&s->receipts, name))) {
+		if (!(r = calloc(1, sizeof(*r))) || !(r->name = strdup(name)) ||
+		    hmap_put(&s->receipts, r->name, r)) {
+			if (r)
+				free(r->name);
+			free(r);
+			log_error("job %s: out of memory; requests/%s shows no receipt", cj->rec.id, name);
+			return;
+		}
+	}
+	if (!r->cj || by_created(&cj, &r->cj) > 0)
+		r->cj = cj;
+}
+
+/* @cj leaves the session: its name's receipt falls to the next newest. */
+static void receipt_forget(struct csession *s, struct cjob *cj)
+{
+	const char *name = cj->rec.request_name;
+	struct creceipt *r = name ? hmap_get(&s->receipts, name) : NULL;
+
+	if (!r || r->cj != cj)
+		return;
+	r->cj = NULL;
+	for (size_t i = s->n; i-- > 0;) {
+		struct cjob *o = s->jobs[i];
+
+		if (o != cj && o->rec.request_name && strcmp(o->rec.request_name, name) == 0 &&
+		    (!r->cj || by_created(&o, &r->cj) > 0))
+			r->cj = o;
+	}
+	if (!r->cj) {
+		hmap_del(&s->receipts, name);
+		free(r->name);
+		free(r);
+	}
+}
+
 static int session_append(struct csession *s, struct cjob *cj)
 {
 	if (s->n == s->cap) {
@@ -122,6 +170,7 @@ static int cache_insert(struct core *c, struct job *j, util_ms now, struct cjob 
 		return -ENOMEM;
 	}
 	memset(j, 0, sizeof(*j));
+	receipt_note(s, cj);
 	if (job_state_is_final(cj->rec.state))
 		core_track_final(c, cj, now);
 	if (out)
@@ -135,6 +184,7 @@ static void cache_remove(struct core *c, struct cjob *cj)
 	cleanup_heap_remove(&c->expiry, cj->heap_pos);
 	core_queue_remove(c, cj);
 	hmap_del(&c->jobs, cj->rec.id);
+	receipt_forget(cj->sess, cj);
 	session_remove(cj);
 	job_clear(&cj->rec);
 	free(cj);
@@ -394,11 +444,22 @@ static void free_job(void *ctx, void *val)
 	free(cj);
 }
 
+static void free_receipt(void *ctx, void *val)
+{
+	struct creceipt *r = val;
+
+	(void)ctx;
+	free(r->name);
+	free(r);
+}
+
 static void free_session(void *ctx, void *val)
 {
 	struct csession *s = val;
 
 	(void)ctx;
+	hmap_each(&s->receipts, free_receipt, NULL);
+	hmap_free(&s->receipts);
 	free(s->jobs);
 	free(s);
 }
@@ -754,18 +815,14 @@ int core_session_latest(struct core *c, const char *sid, char jid[JOB_ID_LEN + 1
 int core_receipt(struct core *c, const char *sid, const char *name, char jid[JOB_ID_LEN + 1])
 {
 	struct csession *s;
+	struct creceipt *r;
 	int rc = -ENOENT;
 
 	pthread_mutex_lock(&c->lock);
 	s = session_get(c, sid, false);
-	for (size_t i = s ? s->n : 0; i-- > 0;) {
-		const struct job *j = &s->jobs[i]->rec;
-
-		if (j->request_name && strcmp(j->request_name, name) == 0) {
-			memcpy(jid, j->id, JOB_ID_LEN + 1);
-			rc = 0;
-			break;
-		}
+	if (s && (r = hmap_get(&s->receipts, name))) {
+		memcpy(jid, r->cj->rec.id, JOB_ID_LEN + 1);
+		rc = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -793,33 +850,37 @@ static void names_free(char **v, size_t n)
 	free(v);
 }
 
+struct names_ctx {
+	char **v;
+	size_t n, cap;
+	int rc;
+};
+
+static void receipt_name(void *ctx, void *val)
+{
+	struct names_ctx *k = ctx;
+
+	if (!k->rc)
+		k->rc = names_add(&k->v, &k->n, &k->cap, ((struct creceipt *)val)->name);
+}
+
 int core_receipt_names(struct core *c, const char *sid, char ***names, size_t *n)
 {
+	struct names_ctx k = { 0 };
 	struct csession *s;
-	size_t cap = 0;
-	int rc = 0;
 
-	*names = NULL;
-	*n = 0;
 	pthread_mutex_lock(&c->lock);
-	s = session_get(c, sid, false);
-	for (size_t i = 0; s && i < s->n && !rc; i++) {
-		const char *name = s->jobs[i]->rec.request_name;
-		bool seen = false;
-
-		for (size_t k = i + 1; name && k < s->n && !seen; k++)
-			seen = s->jobs[k]->rec.request_name &&
-			       strcmp(s->jobs[k]->rec.request_name, name) == 0;
-		if (name && !seen)
-			rc = names_add(names, n, &cap, name);
-	}
+	if ((s = session_get(c, sid, false)))
+		hmap_each(&s->receipts, receipt_name, &k);
 	pthread_mutex_unlock(&c->lock);
-	if (rc) {
-		names_free(*names, *n);
-		*names = NULL;
-		*n = 0;
+	if (k.rc) {
+		names_free(k.v, k.n);
+		k.v = NULL;
+		k.n = 0;
 	}
-	return rc;
+	*names = k.v;
+	*n = k.n;
+	return k.rc;
 }
 
 int core_session_create(struct core *c, const char *sid, uid_t uid, gid_t gid)

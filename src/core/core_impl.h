@@ -29,10 +29,17 @@ struct cjob {
 	bool running;		/* protected by lock: a worker has it */
 };
 
+/* The newest job submitted under a name in requests/: its receipt. */
+struct creceipt {
+	char *name;		/* owned; the map's key */
+	struct cjob *cj;
+};
+
 struct csession {
 	char name[JOB_SESSION_MAX + 1];
 	struct cjob **jobs;	/* protected by lock: oldest first */
 	size_t n, cap;
+	struct hmap receipts;	/* protected by lock: request name -> creceipt */
 };
 
 struct core_corrupt {

@@ -143,7 +143,7 @@ check "... gone from ls, stat, /jobs and disk" sh -c "! ls '$S/jobs' | grep -q '
 
 # Ctrl-C on a blocked wait
 j2=$(cat "$S/requests/tee.json")
-timeout -s INT 1 cat "$S/jobs/$j2/wait" >/dev/null
+timeout -k 3 -s INT 1 cat "$S/jobs/$j2/wait" >/dev/null # -k: a stuck read fails, not hangs
 rc=$?
 check "Ctrl-C interrupts a blocked wait (status $rc)" test "$rc" = 124 -o "$rc" = 130
 check "stats counts jobs by state" sh -c "grep -q '^queued: [1-9]' '$M/stats' && grep -q '^error: [1-9]' '$M/stats' && grep -q '^last_cleanup_at: 20' '$M/stats'"

@@ -337,6 +337,36 @@ static void test_failed_job_leftover_output_is_deleted(void **state)
 	assert_false(output_exists(f, "s1", id));
 }
 
+static void test_receipt_follows_the_newest_live_job(void **state)
+{
+	struct fx *f = *state;
+	char a[JOB_ID_LEN + 1], b[JOB_ID_LEN + 1], jid[JOB_ID_LEN + 1], err[256];
+	char **names;
+	size_t n;
+
+	open_core(f, T0);
+	assert_int_equal(core_submit(f->core, "s1", "take.json", "{}", 2, 0, T0, a, err, sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, "s1", "take.json", "{", 1, 0, T0 + 1000, b, err,
+				     sizeof(err)), -EINVAL);
+	assert_int_equal(core_receipt(f->core, "s1", "take.json", jid), 0);
+	assert_string_equal(jid, b);
+	assert_int_equal(core_receipt_names(f->core, "s1", &names, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "take.json");
+	free(names[0]);
+	free(names);
+	/* the newer (error) job expires: the name reads back the older one */
+	assert_int_equal(core_cleanup(f->core, T0 + 25 * HOUR), 1);
+	assert_int_equal(core_receipt(f->core, "s1", "take.json", jid), 0);
+	assert_string_equal(jid, a);
+	assert_int_equal(core_cancel(f->core, a, 0, T0 + 26 * HOUR), 0);
+	assert_int_equal(core_delete(f->core, a, 0), 0);
+	assert_int_equal(core_receipt(f->core, "s1", "take.json", jid), -ENOENT);
+	assert_int_equal(core_receipt_names(f->core, "s1", &names, &n), 0);
+	assert_int_equal(n, 0);
+	free(names);
+}
+
 static void test_heap_orders_by_expiry(void **state)
 {
 	struct cleanup_heap h;
@@ -379,6 +409,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failing_deletion_does_not_stop_the_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_stays_in_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_job_leftover_output_is_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_receipt_follows_the_newest_live_job, setup, teardown),
 		cmocka_unit_test(test_heap_orders_by_expiry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
