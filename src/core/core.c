@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core_impl.h"
@@ -386,6 +387,16 @@ static int core_load(struct core *c, util_ms now)
 	return rc;
 }
 
+static void core_monotonic_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 int core_open(struct core **out, const struct core_config *cfg, util_ms now,
 	      char *err, size_t errlen)
 {
@@ -400,6 +411,7 @@ int core_open(struct core **out, const struct core_config *cfg, util_ms now,
 	pthread_mutex_init(&c->io_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work_cond, NULL);
+	core_monotonic_cond_init(&c->cleaner_cond);
 	hmap_init(&c->jobs);
 	hmap_init(&c->sessions);
 	cleanup_heap_init(&c->expiry);
@@ -479,6 +491,7 @@ void core_close(struct core *c)
 	free(c->corrupt);
 	store_close(&c->store);
 	pthread_cond_destroy(&c->work_cond);
+	pthread_cond_destroy(&c->cleaner_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->io_lock);
 	free(c);

@@ -64,7 +64,10 @@ struct core {
 	struct store store;
 	pthread_mutex_t io_lock;
 	pthread_mutex_t lock;
-	pthread_cond_t work_cond;	/* queue grew, or stopping */
+	pthread_cond_t work_cond;	/* with lock: the queue grew, or stopping;
+					 * only workers wait on it */
+	pthread_cond_t cleaner_cond;	/* with lock, CLOCK_MONOTONIC: stopping;
+					 * only the interval cleaner waits on it */
 	struct hmap jobs;		/* protected by lock: id -> cjob */
 	struct hmap sessions;		/* protected by lock: name -> csession */
 	struct cleanup_heap expiry;	/* protected by lock: final jobs */

@@ -272,25 +272,41 @@ static void *worker_main(void *arg)
 	}
 }
 
+/* The deadline of the next pass, on the monotonic clock so that setting
+ * the wall clock neither delays nor hastens it. */
+static struct timespec cleaner_deadline(const struct timespec *from, double interval_s)
+{
+	struct timespec t = *from;
+	double whole = (double)(time_t)interval_s;
+
+	t.tv_sec += (time_t)whole;
+	t.tv_nsec += (long)((interval_s - whole) * 1e9);
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Waits on its own condition variable, which only core_workers_stop()
+ * signals: on the workers' one it could swallow a signal meant for an idle
+ * worker, and every wake would restart its countdown. */
 static void *cleaner_main(void *arg)
 {
 	struct core *c = arg;
-	struct timespec until;
+	struct timespec now, until;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	until = cleaner_deadline(&now, c->cfg.cleanup_interval_s);
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)c->cfg.cleanup_interval_s;
-		until.tv_nsec += (long)((c->cfg.cleanup_interval_s - (double)(time_t)c->cfg.cleanup_interval_s) * 1e9);
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (pthread_cond_timedwait(&c->work_cond, &c->lock, &until) == ETIMEDOUT && !c->stopping) {
-			pthread_mutex_unlock(&c->lock);
-			core_cleanup(c, util_now_ms());
-			pthread_mutex_lock(&c->lock);
-		}
+		if (pthread_cond_timedwait(&c->cleaner_cond, &c->lock, &until) != ETIMEDOUT)
+			continue;
+		pthread_mutex_unlock(&c->lock);
+		core_cleanup(c, util_now_ms());
+		pthread_mutex_lock(&c->lock);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		until = cleaner_deadline(&now, c->cfg.cleanup_interval_s);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -321,6 +337,7 @@ void core_workers_stop(struct core *c)
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	pthread_cond_broadcast(&c->work_cond);
+	pthread_cond_broadcast(&c->cleaner_cond);
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < c->n_threads; i++)
 		pthread_join(c->threads[i], NULL);
