@@ -81,12 +81,15 @@ int core_submit(struct core *c, const char *sid, const char *name,
 		char jid[JOB_ID_LEN + 1], char *err, size_t errlen);
 
 /* Cancel: a queued job fails "cancelled" at once, a running one within a
- * second, a final one is left alone (0). -EACCES unless @uid is 0 or the
- * job's owner; -ENOENT for an unknown job. */
+ * second, a final one is left alone (0). A job whose run ended but whose
+ * final record could not be written (a full disk) cannot be cancelled: the
+ * write is tried again, and its error returned if it still fails.
+ * -EACCES unless @uid is 0 or the job's owner; -ENOENT for an unknown job. */
 int core_cancel(struct core *c, const char *jid, long uid, util_ms now);
 
 /* Delete a final job now (its files as the cleanup pass would).
- * -EBUSY when active, -EACCES as for cancel, -ENOENT when unknown. */
+ * -EBUSY when active (also while its final record waits to be written),
+ * -EACCES as for cancel, -ENOENT when unknown. */
 int core_delete(struct core *c, const char *jid, long uid);
 
 /* A deep copy of a job's record (job_clear() it). -ENOENT when unknown. */

@@ -83,6 +83,8 @@ int store_stems_path(const struct store *s, const char *sid, char *out);
 int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_t gid);
 /* The session's owner (its folder's uid). -ENOENT if there is none. */
 int store_session_owner(const struct store *s, const char *sid, uid_t *uid);
+/* Remove a job's own output, one that no record will point to. */
+int store_discard_output(const struct store *s, const char *sid, const char *jid);
 /* Make OUTPUTS/<sid>/jobs/. */
 int store_output_dir(const struct store *s, const char *sid);
 /* Publish @jid's output as the session's final_mix.wav (a hard link

@@ -307,9 +307,12 @@ static int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long fra
 		ssize_t n = wr ? pwrite(r->tmp_fd, p, len, off) : pread(r->tmp_fd, p, len, off);
 
 		if (n <= 0) {
-			snprintf(r->err, AUDIO_ERR_MAX, "temp mix file: %s",
-				 n < 0 ? strerror(errno) : "short read");
-			return n < 0 ? -errno : -EIO;
+			int rc = n < 0 ? -errno : -EIO;
+
+			snprintf(r->err, AUDIO_ERR_MAX, "cannot %s the mix's temp file in the "
+				 "outputs folder: %s", wr ? "write" : "read",
+				 n < 0 ? strerror(-rc) : "short read");
+			return rc;
 		}
 		p += n;
 		off += n;

@@ -260,6 +260,111 @@ int core_commit(struct core *c, struct cjob *cj, struct job *next)
 	return 0;
 }
 
+/* ---- records that could not be written ---- */
+
+#define STRAND_LOG_MS (60 * 1000)
+
+void core_strand(struct core *c, struct cjob *cj, struct job *next)
+{
+	struct job *p = malloc(sizeof(*p));
+	struct cjob **v;
+
+	if (!p) {
+		/* the disk still holds the active record: the next mount reruns it */
+		log_error("job %s: out of memory; its final record is lost until restart", next->id);
+		job_clear(next);
+		return;
+	}
+	*p = *next;
+	memset(next, 0, sizeof(*next));
+	pthread_mutex_lock(&c->lock);
+	if (cj->pending) {
+		job_clear(cj->pending);
+		free(cj->pending);
+	} else if (c->n_stranded == c->cap_stranded &&
+		   (v = realloc(c->stranded, (c->cap_stranded * 2 + 4) * sizeof(*v)))) {
+		c->stranded = v;
+		c->cap_stranded = c->cap_stranded * 2 + 4;
+	}
+	if (!cj->pending && c->n_stranded == c->cap_stranded) {
+		pthread_mutex_unlock(&c->lock);
+		log_error("job %s: out of memory; its final record is lost until restart", p->id);
+		job_clear(p);
+		free(p);
+		return;
+	}
+	if (!cj->pending)
+		c->stranded[c->n_stranded++] = cj;
+	cj->pending = p;
+	pthread_cond_broadcast(&c->hk_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Write @cj's pending record. Caller holds io_lock. */
+static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev)
+{
+	struct job next;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = job_copy(&next, cj->pending);
+	pthread_mutex_unlock(&c->lock);
+	if (rc)
+		return rc;
+	if ((rc = store_write_record(&c->store, &next))) {
+		if (now - cj->pending_logged_at >= STRAND_LOG_MS) {
+			log_error("job %s: its final record still cannot be written: %s; retrying",
+				  next.id, strerror(-rc));
+			cj->pending_logged_at = now;
+		}
+		job_clear(&next);
+		return rc;
+	}
+	log_info("job %s: its final record is written at last (%s)", next.id,
+		 job_state_name(next.state));
+	pthread_mutex_lock(&c->lock);
+	job_clear(&cj->rec);
+	cj->rec = next;
+	job_clear(cj->pending);
+	free(cj->pending);
+	cj->pending = NULL;
+	for (size_t i = 0; i < c->n_stranded; i++)
+		if (c->stranded[i] == cj)
+			c->stranded[i] = c->stranded[--c->n_stranded];
+	core_track_final(c, cj, cj->rec.updated_at);
+	core_events_add(ev, CORE_EV_CHANGED, &cj->rec);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int core_retry_stranded(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev)
+{
+	struct cjob **v = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (cj) {
+		pthread_mutex_lock(&c->lock);
+		n = cj->pending ? 1 : 0;
+		pthread_mutex_unlock(&c->lock);
+		return n ? retry_one(c, cj, now, ev) : 0;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->n_stranded && (v = malloc(c->n_stranded * sizeof(*v)))) {
+		n = c->n_stranded;
+		memcpy(v, c->stranded, n * sizeof(*v));
+	}
+	rc = c->n_stranded && !v ? -ENOMEM : 0;
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		int r = retry_one(c, v[i], now, ev);
+
+		rc = r ? r : rc;
+	}
+	free(v);
+	return rc;
+}
+
 /* ---- open: load and recover ---- */
 
 struct load_ctx {
@@ -411,7 +516,7 @@ int core_open(struct core **out, const struct core_config *cfg, util_ms now,
 	pthread_mutex_init(&c->io_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work_cond, NULL);
-	core_monotonic_cond_init(&c->cleaner_cond);
+	core_monotonic_cond_init(&c->hk_cond);
 	hmap_init(&c->jobs);
 	hmap_init(&c->sessions);
 	cleanup_heap_init(&c->expiry);
@@ -452,6 +557,13 @@ static void free_job(void *ctx, void *val)
 	struct cjob *cj = val;
 
 	(void)ctx;
+	if (cj->pending) {
+		log_warn("job %s: its final record (%s) could not be written; its record "
+			 "still says %s, so it runs again at the next mount", cj->rec.id,
+			 job_state_name(cj->pending->state), job_state_name(cj->rec.state));
+		job_clear(cj->pending);
+		free(cj->pending);
+	}
 	job_clear(&cj->rec);
 	free(cj);
 }
@@ -489,9 +601,10 @@ void core_close(struct core *c)
 	for (size_t i = 0; i < c->n_corrupt; i++)
 		free(c->corrupt[i].path);
 	free(c->corrupt);
+	free(c->stranded);
 	store_close(&c->store);
 	pthread_cond_destroy(&c->work_cond);
-	pthread_cond_destroy(&c->cleaner_cond);
+	pthread_cond_destroy(&c->hk_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->io_lock);
 	free(c);
@@ -679,7 +792,7 @@ int core_cancel(struct core *c, const char *jid, long uid, util_ms now)
 	struct core_events ev = { 0 };
 	struct job next;
 	struct cjob *cj;
-	bool waiting = false;
+	bool waiting = false, pending = false;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->io_lock);
@@ -687,11 +800,15 @@ int core_cancel(struct core *c, const char *jid, long uid, util_ms now)
 	cj = hmap_get(&c->jobs, jid);
 	if (!cj)
 		rc = -ENOENT;
-	else if ((rc = may_touch(&cj->rec, uid)) == 0 && cj->running)
+	else if ((rc = may_touch(&cj->rec, uid)) == 0 && (pending = cj->pending != NULL))
+		; /* its run is over: only its record is left to write */
+	else if (!rc && cj->running)
 		cj->cancel = true; /* the worker ends it within a block */
 	else if (!rc && (waiting = cj->in_queue))
 		core_queue_remove(c, cj); /* now no worker can take it */
 	pthread_mutex_unlock(&c->lock);
+	if (pending)
+		rc = core_retry_stranded(c, cj, now, &ev);
 	if (rc || !waiting)
 		goto out;
 	if ((rc = core_snapshot(c, cj, &next)) == 0) {
@@ -721,6 +838,10 @@ int core_delete(struct core *c, const char *jid, long uid)
 	pthread_mutex_lock(&c->lock);
 	cj = hmap_get(&c->jobs, jid);
 	rc = !cj ? -ENOENT : may_touch(&cj->rec, uid);
+	pthread_mutex_unlock(&c->lock);
+	if (!rc)
+		core_retry_stranded(c, cj, util_now_ms(), &ev); /* final once written */
+	pthread_mutex_lock(&c->lock);
 	if (!rc && !job_state_is_final(cj->rec.state))
 		rc = -EBUSY;
 	pthread_mutex_unlock(&c->lock);

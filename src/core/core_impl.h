@@ -27,6 +27,11 @@ struct cjob {
 	bool in_queue;		/* protected by lock */
 	bool cancel;		/* protected by lock: asked to stop */
 	bool running;		/* protected by lock: a worker has it */
+	/* protected by lock: the final record a worker could not write (full
+	 * disk, folder moved away). Until it is written the job shows what the
+	 * disk holds; the housekeeper, a cancel and a delete retry it. */
+	struct job *pending;
+	util_ms pending_logged_at;	/* protected by io_lock */
 };
 
 /* The newest job submitted under a name in requests/: its receipt. */
@@ -66,8 +71,9 @@ struct core {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* with lock: the queue grew, or stopping;
 					 * only workers wait on it */
-	pthread_cond_t cleaner_cond;	/* with lock, CLOCK_MONOTONIC: stopping;
-					 * only the interval cleaner waits on it */
+	pthread_cond_t hk_cond;		/* with lock, CLOCK_MONOTONIC: stopping, or
+					 * a job was stranded; only the housekeeper
+					 * thread waits on it */
 	struct hmap jobs;		/* protected by lock: id -> cjob */
 	struct hmap sessions;		/* protected by lock: name -> csession */
 	struct cleanup_heap expiry;	/* protected by lock: final jobs */
@@ -77,11 +83,13 @@ struct core {
 	util_ms last_cleanup_at;	/* protected by lock */
 	int last_cleanup_count;		/* protected by lock */
 	unsigned busy;			/* protected by lock: workers running a job */
+	struct cjob **stranded;		/* protected by lock: jobs with a pending */
+	size_t n_stranded, cap_stranded;
 	bool stopping;			/* protected by lock */
 	pthread_t *threads;
 	unsigned n_threads;
-	pthread_t cleaner;
-	bool cleaner_started;
+	pthread_t housekeeper;
+	bool housekeeper_started;
 	core_listener_fn listener;
 	void *listener_ctx;
 };
@@ -103,6 +111,17 @@ void core_track_final(struct core *c, struct cjob *cj, util_ms now);
 void core_queue_push(struct core *c, struct cjob *cj);
 struct cjob *core_queue_pop(struct core *c);
 void core_queue_remove(struct core *c, struct cjob *cj);
+
+/* A worker could not write @next, its job's final record: keep it as the
+ * job's pending record (taking @next's strings) for the housekeeper to
+ * retry. The cache keeps showing what the disk holds. Caller holds no lock. */
+void core_strand(struct core *c, struct cjob *cj, struct job *next);
+
+/* Try again to write the pending records: @cj's alone, or every stranded
+ * job's when @cj is NULL. Returns 0 when none is left pending (of @cj, or
+ * of all), else the last write's negative errno. Caller holds io_lock;
+ * events go to @ev. */
+int core_retry_stranded(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev);
 
 /* workers.c */
 int core_workers_start(struct core *c);

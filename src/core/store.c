@@ -369,6 +369,16 @@ int store_session_owner(const struct store *s, const char *sid, uid_t *uid)
 	return 0;
 }
 
+int store_discard_output(const struct store *s, const char *sid, const char *jid)
+{
+	char path[STORE_PATH_MAX];
+	int rc;
+
+	if ((rc = store_output_path(s, sid, jid, path)))
+		return rc;
+	return unlink_missing_ok(path);
+}
+
 int store_output_dir(const struct store *s, const char *sid)
 {
 	char path[STORE_PATH_MAX];

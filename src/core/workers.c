@@ -27,6 +27,7 @@ struct run {
 	struct cjob *cj;
 	util_ms last_write;
 	util_ms started;
+	int write_rc;	/* a stage's record could not be written: stop */
 };
 
 /* Append "TIME LINE" to a job's log (a record being prepared). */
@@ -46,21 +47,32 @@ static void log_append(struct job *j, util_ms now, const char *line)
 /* A change to a running job's record, made on a copy; 0 or -ENOMEM. */
 typedef int (*run_edit_fn)(struct job *next, util_ms now, const void *arg);
 
-/* Apply @edit to the job's record: on disk first, then the cache. */
+/*
+ * Apply @edit to the job's record: on disk first, then the cache. When the
+ * write fails the cache keeps what the disk holds, and the run reacts by
+ * what was lost: a final record is kept pending for the housekeeper; a
+ * stage change stops the run (it could not be shown); a progress write is
+ * only logged (the next one carries it).
+ */
 static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 {
 	struct core *c = r->c;
 	struct core_events ev = { 0 };
+	enum job_state from;
 	struct job next;
 	util_ms now = util_now_ms();
 	int rc;
 
 	pthread_mutex_lock(&c->io_lock);
 	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
-		if ((rc = edit(&next, now, arg)) || (rc = core_commit(c, r->cj, &next)))
-			job_clear(&next);
-		else
+		from = next.state;
+		if ((rc = edit(&next, now, arg)) == 0 && (rc = core_commit(c, r->cj, &next)) == 0)
 			r->last_write = now;
+		else if (rc != -ENOMEM && job_state_is_final(next.state))
+			core_strand(c, r->cj, &next);
+		else if (next.state != from && !r->write_rc)
+			r->write_rc = rc;
+		job_clear(&next);
 	}
 	if (rc)
 		log_error("job %s: its record could not be updated: %s", r->cj->rec.id,
@@ -134,7 +146,7 @@ static bool cb_cancelled(void *ctx)
 	pthread_mutex_lock(&r->c->lock);
 	stop = r->cj->cancel || r->c->stopping;
 	pthread_mutex_unlock(&r->c->lock);
-	return stop;
+	return stop || r->write_rc;
 }
 
 static void cb_log(void *ctx, const char *line)
@@ -172,6 +184,8 @@ static int edit_complete(struct job *next, util_ms now, const void *arg)
 	const struct core *c = e->r->c;
 	char line[128];
 
+	if (!job_transition_allowed(next->state, JOB_COMPLETE))
+		return -EINVAL; /* never expected: the stages ran in order */
 	job_set_state(next, JOB_COMPLETE, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 	next->progress = 100;
 	result_from_mix(&next->result, e->m);
@@ -198,6 +212,15 @@ static void run_failed(struct run *r, int rc, const char *err)
 {
 	bool stopping, cancelled;
 
+	if (r->write_rc) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "cannot write the job's record: %s",
+			 strerror(-r->write_rc));
+		log_warn("job %s failed: %s", r->cj->rec.id, why);
+		run_update(r, JOB_ERROR, why, why);
+		return;
+	}
 	pthread_mutex_lock(&r->c->lock);
 	stopping = r->c->stopping;
 	cancelled = r->cj->cancel;
@@ -239,6 +262,11 @@ static void run_job(struct core *c, struct cjob *cj)
 	if (!rc)
 		rc = mix_render(&plan, stems, out, &cb, &res, err, sizeof(err));
 	plan_clear(&plan);
+	if (!rc && r.write_rc) {
+		/* the mix got done, but a stage before it never reached the record */
+		store_discard_output(&c->store, cj->rec.session, cj->rec.id);
+		rc = -ECANCELED;
+	}
 	if (rc)
 		run_failed(&r, rc, err[0] ? err : strerror(-rc));
 	else
@@ -272,15 +300,16 @@ static void *worker_main(void *arg)
 	}
 }
 
-/* The deadline of the next pass, on the monotonic clock so that setting
- * the wall clock neither delays nor hastens it. */
-static struct timespec cleaner_deadline(const struct timespec *from, double interval_s)
+#define RETRY_MS 1000
+
+/* @from plus @ms on the monotonic clock, which setting the wall clock
+ * neither delays nor hastens. */
+static struct timespec hk_after(const struct timespec *from, util_ms ms)
 {
 	struct timespec t = *from;
-	double whole = (double)(time_t)interval_s;
 
-	t.tv_sec += (time_t)whole;
-	t.tv_nsec += (long)((interval_s - whole) * 1e9);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (t.tv_nsec >= 1000000000L) {
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000L;
@@ -288,25 +317,54 @@ static struct timespec cleaner_deadline(const struct timespec *from, double inte
 	return t;
 }
 
-/* Waits on its own condition variable, which only core_workers_stop()
- * signals: on the workers' one it could swallow a signal meant for an idle
- * worker, and every wake would restart its countdown. */
-static void *cleaner_main(void *arg)
+static bool hk_due(const struct timespec *now, const struct timespec *t)
+{
+	return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+/*
+ * The housekeeper: the interval cleanup pass (with cleanup_interval) and
+ * the retry of final records a worker could not write. It waits on its own
+ * condition variable: on the workers' one it could swallow a signal meant
+ * for an idle worker, and every wake would restart its countdown.
+ */
+static void *housekeeper_main(void *arg)
 {
 	struct core *c = arg;
-	struct timespec now, until;
+	util_ms interval = (util_ms)(c->cfg.cleanup_interval_s * 1000.0);
+	struct timespec now, next_pass, next_retry, until;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	until = cleaner_deadline(&now, c->cfg.cleanup_interval_s);
+	next_pass = hk_after(&now, interval > 0 ? interval : 0);
+	next_retry = hk_after(&now, RETRY_MS);
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
-		if (pthread_cond_timedwait(&c->cleaner_cond, &c->lock, &until) != ETIMEDOUT)
-			continue;
-		pthread_mutex_unlock(&c->lock);
-		core_cleanup(c, util_now_ms());
-		pthread_mutex_lock(&c->lock);
+		bool retry = c->n_stranded > 0;
+
+		until = interval > 0 ? next_pass : hk_after(&now, 3600 * 1000);
+		if (retry && !hk_due(&next_retry, &until))
+			until = next_retry;
+		pthread_cond_timedwait(&c->hk_cond, &c->lock, &until);
+		if (c->stopping)
+			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		until = cleaner_deadline(&now, c->cfg.cleanup_interval_s);
+		retry = c->n_stranded > 0 && hk_due(&now, &next_retry);
+		pthread_mutex_unlock(&c->lock);
+		if (retry) {
+			struct core_events ev = { 0 };
+
+			pthread_mutex_lock(&c->io_lock);
+			core_retry_stranded(c, NULL, util_now_ms(), &ev);
+			pthread_mutex_unlock(&c->io_lock);
+			core_events_fire(c, &ev);
+			next_retry = hk_after(&now, RETRY_MS);
+		}
+		if (interval > 0 && hk_due(&now, &next_pass)) {
+			core_cleanup(c, util_now_ms());
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			next_pass = hk_after(&now, interval);
+		}
+		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -324,10 +382,10 @@ int core_workers_start(struct core *c)
 			return -rc;
 		c->n_threads++;
 	}
-	if (c->cfg.cleanup_interval_s > 0) {
-		if ((rc = pthread_create(&c->cleaner, NULL, cleaner_main, c)))
+	if (c->cfg.workers > 0 || c->cfg.cleanup_interval_s > 0) {
+		if ((rc = pthread_create(&c->housekeeper, NULL, housekeeper_main, c)))
 			return -rc;
-		c->cleaner_started = true;
+		c->housekeeper_started = true;
 	}
 	return 0;
 }
@@ -337,14 +395,14 @@ void core_workers_stop(struct core *c)
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	pthread_cond_broadcast(&c->work_cond);
-	pthread_cond_broadcast(&c->cleaner_cond);
+	pthread_cond_broadcast(&c->hk_cond);
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < c->n_threads; i++)
 		pthread_join(c->threads[i], NULL);
-	if (c->cleaner_started)
-		pthread_join(c->cleaner, NULL);
+	if (c->housekeeper_started)
+		pthread_join(c->housekeeper, NULL);
 	free(c->threads);
 	c->threads = NULL;
 	c->n_threads = 0;
-	c->cleaner_started = false;
+	c->housekeeper_started = false;
 }

@@ -770,8 +770,9 @@ static int drop_submit(struct drop *d, uid_t uid)
 			 err, sizeof(err));
 	free(text);
 	drop_mark_clean(d);
-	if (rc == 0 || rc == -EINVAL || rc == -EDQUOT)
-		drop_unlink(d->sid, name); /* the receipt takes its place, or nothing */
+	/* the receipt takes its place, or nothing: a request the store could
+	 * not take is not kept half-accepted */
+	drop_unlink(d->sid, name);
 	if (rc == -EINVAL)
 		log_info("session %s: request %s rejected (job %s): %s", d->sid, name, jid, err);
 	else if (rc && rc != -EDQUOT)

@@ -43,4 +43,69 @@ done
 check "with cleanup_interval set, 8 drops one after another all complete ($done_n)" test "$done_n" = 8
 mixfs_unmount
 
+# 2. a full MEDIA_DIR: MEDIA_DIR and the outputs on small filesystems of
+# their own. A record write that fails while a job runs must not kill the
+# daemon; the tree shows what the disk holds; once space is freed the job
+# ends (in error, saying why) without a restart, and new drops work.
+mkdir -p "$T/small" "$T/outs"
+mount -t tmpfs -o size=24m mixfs-test "$T/small"
+mount -t tmpfs -o size=64m mixfs-test "$T/outs"
+mixfs_mount "$T/small" "$M" workers=1,outputs=$T/outs || { echo "Bail out! cannot mount"; exit 1; }
+mkdir "$M/sessions/full"
+stems "$M/sessions/full/stems" 40
+disk_state() { sed -n 's/.*"state":[[:space:]]*"\([a-z_]*\)".*/\1/p' "$T/small/full/jobs/$1.json"; }
+fill() { dd if=/dev/zero of="$T/small/filler" bs=64k 2>/dev/null; sync; }
+running() { case "$(state_of full "$1")" in loading_stems|aligning_stems|processing_tracks|mixing) return 0 ;; esac; return 1; }
+echo '{}' >"$M/sessions/full/requests/one.json"
+j=$(cat "$M/sessions/full/requests/one.json")
+wait_for 20 running "$j"
+fill
+sleep 3
+check "a record write failing mid-job leaves the daemon serving" kill -0 "$MIXFS_PID"
+check "... the mount answers" test -f "$M/stats"
+same_state() { _t=$(state_of "$1" "$2"); [ -n "$_t" ] && [ "$_t" = "$(disk_state "$2")" ]; }
+check "... and the tree shows what the disk holds ($(state_of full "$j") / $(disk_state "$j"))" \
+	same_state full "$j"
+timeout 1 cat "$M/sessions/full/jobs/$j/wait" >/dev/null 2>&1
+check "... which is not final yet: wait blocks" test $? = 124
+echo '{}' >"$T/req.json"
+check "a drop on the full disk fails at close with ENOSPC" \
+	sh -c "! cp '$T/req.json' '$M/sessions/full/requests/nospace.json' 2>'$T/cp.err' && grep -q 'No space left' '$T/cp.err'"
+check "... and leaves no record and no index behind" \
+	sh -c "! grep -ls nospace.json '$T/small/full/jobs/'*.json && test \$(ls '$T/small/jobs_index' | wc -l) = 1"
+check "... nor a receipt" test ! -e "$M/sessions/full/requests/nospace.json"
+check "cancel on the stuck job says why it cannot act" \
+	sh -c "! echo cancel | dd of='$M/sessions/full/jobs/$j/ctl' conv=notrunc 2>'$T/ctl.err' && grep -q 'No space left' '$T/ctl.err'"
+rm -f "$T/small/filler"
+check "once space is freed, the job ends without a restart" test "$(waits full "$j" 15)" = error
+check "... its error names the cause: $(cat "$M/sessions/full/jobs/$j/error")" \
+	grep -q "No space left on device" "$M/sessions/full/jobs/$j/error"
+check "... the disk agrees" test "$(disk_state "$j")" = error
+check "... and no partial output is left" sh -c "! ls -A '$T/outs/full/jobs' 2>/dev/null | grep -q ."
+echo '{}' >"$M/sessions/full/requests/two.json"
+j2=$(cat "$M/sessions/full/requests/two.json")
+check "and the next drop completes" test "$(waits full "$j2" 30)" = complete
+
+# the outputs folder full: the export fails, saying so, and leaves nothing
+dd if=/dev/zero of="$T/outs/filler" bs=64k 2>/dev/null
+echo '{}' >"$M/sessions/full/requests/three.json"
+j3=$(cat "$M/sessions/full/requests/three.json")
+check "a job whose mix has no room ends in error" test "$(waits full "$j3" 30)" = error
+check "... saying so: $(cat "$M/sessions/full/jobs/$j3/error")" grep -q "No space left on device" "$M/sessions/full/jobs/$j3/error"
+check "... with no partial file left" sh -c "! ls -A '$T/outs/full/jobs' | grep -q '$j3\|^\.'"
+rm -f "$T/outs/filler"
+
+# 3. the session's jobs/ moved away while a job runs, then put back
+echo '{}' >"$M/sessions/full/requests/four.json"
+j4=$(cat "$M/sessions/full/requests/four.json")
+wait_for 20 running "$j4"
+mv "$T/small/full/jobs" "$T/small/full/jobs.away"
+sleep 2
+check "jobs/ moved away mid-job: the daemon lives" kill -0 "$MIXFS_PID"
+mv "$T/small/full/jobs.away" "$T/small/full/jobs"
+check "... and once it is back the job ends" sh -c "case \$(timeout 20 cat '$M/sessions/full/jobs/$j4/wait') in complete|error) exit 0;; esac; exit 1"
+check "... the disk agrees with the tree" same_state full "$j4"
+mixfs_unmount
+check "the daemon exits 0 after all that" test "$MIXFS_STATUS" = 0
+
 done_testing
