@@ -54,7 +54,7 @@ $(B)/%.o: %.c $(wildcard include/mixfs/*.h src/*/*.h)
 	@echo "CC $<"
 	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(B)/libmixfs.a
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libmixfs.a
 	@mkdir -p $(dir $@)
 	@echo "CC $@"
 	@$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \

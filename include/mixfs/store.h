@@ -39,9 +39,24 @@ int store_open(struct store *s, const char *media, const char *outputs,
 /* Release the lock. */
 void store_close(struct store *s);
 
-/* Write a new job: make the session's jobs/ if it has none, then the
- * record, then its index file (both atomic). */
+/*
+ * Write a new job: make the session's jobs/ if it has none, then its index
+ * file, then its record (both atomic). The record's rename is the commit
+ * point: on failure neither file is left, so a job whose submit failed
+ * never runs; a crash between the two leaves only an index file, which
+ * store_each_index() lets the next open find and remove.
+ */
 int store_write_job(const struct store *s, const struct job *j);
+/* (Re)write a job's index file. */
+int store_write_index(const struct store *s, const struct job *j);
+/* Call @fn for each index file's job id (names that are not job ids are
+ * skipped). Returns 0 or a negative errno when jobs_index/ cannot be read. */
+int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *jid), void *ctx);
+/* The session an index file names, into @sid. -ENOENT, -EINVAL if it is
+ * not an index file's content. */
+int store_index_session(const struct store *s, const char *jid, char sid[JOB_SESSION_MAX + 1]);
+/* Modification time of @path in ms, or -errno (for files left behind). */
+int store_file_mtime(const char *path, util_ms *out);
 /* Write only the record (the index never changes after creation). */
 int store_write_record(const struct store *s, const struct job *j);
 
@@ -60,7 +75,9 @@ int store_delete_job(const struct store *s, const struct job *j, int with_output
  * The callback takes ownership of *j's strings. */
 struct store_visitor {
 	void (*record)(void *ctx, struct job *j);
-	void (*corrupt)(void *ctx, const char *path, util_ms mtime, const char *why);
+	/* @jid is the job id its name carries, or NULL if it carries none */
+	void (*corrupt)(void *ctx, const char *sid, const char *jid, const char *path,
+			util_ms mtime, const char *why);
 	void *ctx;
 };
 

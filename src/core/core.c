@@ -149,6 +149,8 @@ void core_track_final(struct core *c, struct cjob *cj, util_ms now)
 	util_ms expiry = cleanup_expiry(cj->rec.state, cj->rec.updated_at, now, &c->cfg.ttls);
 
 	cleanup_heap_remove(&c->expiry, cj->heap_pos);
+	if (expiry != CLEANUP_NEVER)
+		cj->rec.expires_at = expiry; /* older records lack it; a future one moves */
 	if (expiry != CLEANUP_NEVER && cleanup_heap_push(&c->expiry, expiry, cj, &cj->heap_pos))
 		log_error("job %s: out of memory; it will not expire until restart", cj->rec.id);
 }
@@ -374,29 +376,65 @@ struct load_ctx {
 	size_t n_active, cap_active;
 };
 
-static void load_track_corrupt(struct core *c, const char *path, util_ms mtime)
+static void leftover_add(struct core *c, const char *path, util_ms expiry)
 {
-	struct core_corrupt *v;
+	struct core_leftover *v;
 
-	if (c->n_corrupt == c->cap_corrupt) {
-		size_t cap = c->cap_corrupt ? c->cap_corrupt * 2 : 8;
+	if (c->n_leftover == c->cap_leftover) {
+		size_t cap = c->cap_leftover ? c->cap_leftover * 2 : 8;
 
-		if (!(v = realloc(c->corrupt, cap * sizeof(*v))))
+		if (!(v = realloc(c->leftover, cap * sizeof(*v))))
 			return;
-		c->corrupt = v;
-		c->cap_corrupt = cap;
+		c->leftover = v;
+		c->cap_leftover = cap;
 	}
-	if (!(c->corrupt[c->n_corrupt].path = strdup(path)))
+	if (!(c->leftover[c->n_leftover].path = strdup(path)))
 		return;
-	c->corrupt[c->n_corrupt++].expiry = mtime + c->cfg.ttls.failed;
+	c->leftover[c->n_leftover++].expiry = expiry;
 }
 
-static void load_on_corrupt(void *ctx, const char *path, util_ms mtime, const char *why)
+static util_ms ttl_max(const struct core *c)
+{
+	return c->cfg.ttls.complete > c->cfg.ttls.failed ? c->cfg.ttls.complete
+							 : c->cfg.ttls.failed;
+}
+
+/* A job's own output and index file, when its record is unreadable or
+ * gone: they go once the job, whatever its state was, would have expired
+ * (@expiry at the earliest, and the longest TTL after the output was
+ * last written). */
+static void leftover_job_files(struct core *c, const char *sid, const char *jid, util_ms expiry)
+{
+	char path[STORE_PATH_MAX];
+	util_ms mtime;
+
+	if (!store_output_path(&c->store, sid, jid, path) && !store_file_mtime(path, &mtime)) {
+		if (mtime + ttl_max(c) > expiry)
+			expiry = mtime + ttl_max(c);
+		leftover_add(c, path, expiry);
+	}
+	if (!store_index_path(&c->store, jid, path) && !store_file_mtime(path, &mtime))
+		leftover_add(c, path, expiry);
+}
+
+static bool leftover_has_jid(const struct core *c, const char *jid)
+{
+	for (size_t i = 0; i < c->n_leftover; i++)
+		if (strstr(c->leftover[i].path, jid))
+			return true;
+	return false;
+}
+
+static void load_on_corrupt(void *ctx, const char *sid, const char *jid, const char *path,
+			    util_ms mtime, const char *why)
 {
 	struct load_ctx *l = ctx;
+	util_ms expiry = mtime + l->c->cfg.ttls.failed;
 
 	(void)why;
-	load_track_corrupt(l->c, path, mtime);
+	leftover_add(l->c, path, expiry);
+	if (jid)
+		leftover_job_files(l->c, sid, jid, expiry);
 }
 
 static void load_on_record(void *ctx, struct job *j)
@@ -477,11 +515,79 @@ static void recover_job(struct core *c, struct cjob *cj, util_ms now)
 		core_queue_push(c, cj);
 }
 
+/* An index file with no record: a crash between a drop's two writes (the
+ * drop was never acknowledged), or a record deleted behind our back. */
+static void index_orphan(struct core *c, const char *jid, util_ms now)
+{
+	char sid[JOB_SESSION_MAX + 1], path[STORE_PATH_MAX], out[STORE_PATH_MAX];
+	util_ms mtime;
+
+	if (leftover_has_jid(c, jid))
+		return; /* its record is unreadable: they go together */
+	if (store_index_path(&c->store, jid, path))
+		return;
+	if (!store_index_session(&c->store, jid, sid) &&
+	    !store_output_path(&c->store, sid, jid, out) && !store_file_mtime(out, &mtime)) {
+		log_warn("job %s: its record is gone; its output and index go once expired", jid);
+		leftover_job_files(c, sid, jid, now);
+		return;
+	}
+	if (unlink(path) == 0)
+		log_info("job %s: removed its index file, which had no record (an "
+			 "unacknowledged drop)", jid);
+}
+
+struct index_ctx {
+	struct core *c;
+	util_ms now;
+};
+
+static void index_seen(void *ctx, const char *jid)
+{
+	struct index_ctx *k = ctx;
+	struct cjob *cj = hmap_get(&k->c->jobs, jid);
+
+	if (cj)
+		cj->indexed = true;
+	else
+		index_orphan(k->c, jid, k->now);
+}
+
+static void index_rewrite(void *ctx, void *val)
+{
+	struct cjob *cj = val;
+	int rc;
+
+	(void)ctx;
+	if (cj->indexed)
+		return;
+	if ((rc = store_write_index(&((struct core *)ctx)->store, &cj->rec)))
+		log_error("job %s: its index file is missing and cannot be written: %s",
+			  cj->rec.id, strerror(-rc));
+	else
+		log_info("job %s: its index file was missing; written again", cj->rec.id);
+}
+
+/* The record is the truth: index files follow it, both ways. */
+static void repair_index(struct core *c, util_ms now)
+{
+	struct index_ctx k = { c, now };
+	int rc = store_each_index(&c->store, index_seen, &k);
+
+	if (rc)
+		log_error("%s/jobs_index: cannot read: %s", c->store.media, strerror(-rc));
+	else
+		hmap_each(&c->jobs, index_rewrite, c);
+}
+
 static int core_load(struct core *c, util_ms now)
 {
 	struct load_ctx l = { .c = c, .now = now };
 	struct store_visitor v = { load_on_record, load_on_corrupt, &l };
 	int rc = store_load(&c->store, &v);
+
+	if (!rc)
+		repair_index(c, now);
 
 	hmap_each(&c->sessions, sort_session, NULL);
 	if (l.n_active)
@@ -598,9 +704,9 @@ void core_close(struct core *c)
 	hmap_each(&c->sessions, free_session, NULL);
 	hmap_free(&c->jobs);
 	hmap_free(&c->sessions);
-	for (size_t i = 0; i < c->n_corrupt; i++)
-		free(c->corrupt[i].path);
-	free(c->corrupt);
+	for (size_t i = 0; i < c->n_leftover; i++)
+		free(c->leftover[i].path);
+	free(c->leftover);
 	free(c->stranded);
 	store_close(&c->store);
 	pthread_cond_destroy(&c->work_cond);
@@ -612,10 +718,10 @@ void core_close(struct core *c)
 
 /* ---- the cleanup pass ---- */
 
-static void cleanup_corrupt(struct core *c, util_ms now)
+static void cleanup_leftovers(struct core *c, util_ms now)
 {
-	for (size_t i = 0; i < c->n_corrupt;) {
-		struct core_corrupt *k = &c->corrupt[i];
+	for (size_t i = 0; i < c->n_leftover;) {
+		struct core_leftover *k = &c->leftover[i];
 
 		if (!cleanup_is_expired(k->expiry, now)) {
 			i++;
@@ -627,9 +733,9 @@ static void cleanup_corrupt(struct core *c, util_ms now)
 			i++;
 			continue;
 		}
-		log_info("deleted %s (unreadable record, expired)", k->path);
+		log_info("deleted %s (left by a record unreadable or gone; expired)", k->path);
 		free(k->path);
-		*k = c->corrupt[--c->n_corrupt];
+		*k = c->leftover[--c->n_leftover];
 	}
 }
 
@@ -683,7 +789,7 @@ static int cleanup_locked(struct core *c, util_ms now, struct core_events *ev)
 		pthread_mutex_unlock(&c->lock);
 	}
 	free(expired);
-	cleanup_corrupt(c, now);
+	cleanup_leftovers(c, now);
 	pthread_mutex_lock(&c->lock);
 	c->last_cleanup_at = now;
 	c->last_cleanup_count = deleted;

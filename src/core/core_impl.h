@@ -27,6 +27,7 @@ struct cjob {
 	bool in_queue;		/* protected by lock */
 	bool cancel;		/* protected by lock: asked to stop */
 	bool running;		/* protected by lock: a worker has it */
+	bool indexed;		/* at open only: its index file was found */
 	/* protected by lock: the final record a worker could not write (full
 	 * disk, folder moved away). Until it is written the job shows what the
 	 * disk holds; the housekeeper, a cancel and a delete retry it. */
@@ -47,7 +48,9 @@ struct csession {
 	struct hmap receipts;	/* protected by lock: request name -> creceipt */
 };
 
-struct core_corrupt {
+/* A file left by a record that is unreadable or gone (the moved-aside
+ * record itself, its index file, its output), deleted once @expiry passes. */
+struct core_leftover {
 	char *path;
 	util_ms expiry;
 };
@@ -78,8 +81,8 @@ struct core {
 	struct hmap sessions;		/* protected by lock: name -> csession */
 	struct cleanup_heap expiry;	/* protected by lock: final jobs */
 	struct cjob *q_head, *q_tail;	/* protected by lock: oldest first */
-	struct core_corrupt *corrupt;	/* protected by io_lock */
-	size_t n_corrupt, cap_corrupt;
+	struct core_leftover *leftover;	/* protected by io_lock */
+	size_t n_leftover, cap_leftover;
 	util_ms last_cleanup_at;	/* protected by lock */
 	int last_cleanup_count;		/* protected by lock */
 	unsigned busy;			/* protected by lock: workers running a job */

@@ -137,27 +137,95 @@ int store_write_record(const struct store *s, const struct job *j)
 	return rc;
 }
 
-int store_write_job(const struct store *s, const struct job *j)
+static int unlink_missing_ok(const char *path);
+
+int store_write_index(const struct store *s, const struct job *j)
 {
 	char path[STORE_PATH_MAX], text[256];
 	int rc;
 
-	/* a session uploaded by other means may have stems/ and no jobs/ yet */
-	if ((rc = util_fmt(path, sizeof(path), "%s/%s/jobs", s->media, j->session)) ||
-	    (rc = util_mkdir_p(path, 0755)))
-		return rc;
-	rc = store_write_record(s, j);
-
-	if (rc || (rc = store_index_path(s, j->id, path)))
+	if ((rc = store_index_path(s, j->id, path)))
 		return rc;
 	snprintf(text, sizeof(text), "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n",
 		 j->id, j->session);
 	return util_write_atomic(path, text, strlen(text), 0644);
 }
 
+int store_write_job(const struct store *s, const struct job *j)
+{
+	char path[STORE_PATH_MAX], index[STORE_PATH_MAX];
+	int rc;
+
+	/* a session uploaded by other means may have stems/ and no jobs/ yet */
+	if ((rc = util_fmt(path, sizeof(path), "%s/%s/jobs", s->media, j->session)) ||
+	    (rc = util_mkdir_p(path, 0755)) || (rc = store_index_path(s, j->id, index)) ||
+	    (rc = store_record_path(s, j->session, j->id, path)))
+		return rc;
+	if ((rc = store_write_index(s, j)))
+		return rc;
+	if ((rc = store_write_record(s, j)) == 0)
+		return 0;
+	/* the rename may have happened before a later sync failed */
+	if (unlink_missing_ok(path) | unlink_missing_ok(index))
+		log_error("job %s: its record could not be written (%s), nor its files "
+			  "removed; the next mount decides", j->id, strerror(-rc));
+	return rc;
+}
+
+int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *jid), void *ctx)
+{
+	char path[STORE_PATH_MAX], jid[JOB_ID_LEN + 1];
+	struct dirent *e;
+	DIR *d;
+
+	if (util_fmt(path, sizeof(path), "%s/jobs_index", s->media))
+		return -ENAMETOOLONG;
+	if (!(d = opendir(path)))
+		return -errno;
+	while ((e = readdir(d))) {
+		if (strlen(e->d_name) != JOB_ID_LEN + 5 || strcmp(e->d_name + JOB_ID_LEN, ".json"))
+			continue;
+		memcpy(jid, e->d_name, JOB_ID_LEN);
+		jid[JOB_ID_LEN] = '\0';
+		if (job_id_valid(jid))
+			fn(ctx, jid);
+	}
+	closedir(d);
+	return 0;
+}
+
+int store_index_session(const struct store *s, const char *jid, char sid[JOB_SESSION_MAX + 1])
+{
+	char path[STORE_PATH_MAX], *text = NULL, *p, *q;
+	size_t len;
+	int rc;
+
+	if ((rc = store_index_path(s, jid, path)) ||
+	    (rc = util_read_file_alloc(path, 4096, &text, &len)))
+		return rc;
+	rc = -EINVAL;
+	if ((p = strstr(text, "\"session_id\"")) && (p = strchr(p + 12, '"')) &&
+	    (q = strchr(p + 1, '"')) && q - p - 1 <= JOB_SESSION_MAX) {
+		snprintf(sid, JOB_SESSION_MAX + 1, "%.*s", (int)(q - p - 1), p + 1);
+		rc = util_valid_session_id(sid) ? 0 : -EINVAL;
+	}
+	free(text);
+	return rc;
+}
+
+int store_file_mtime(const char *path, util_ms *out)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	*out = (util_ms)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	return 0;
+}
+
 static int unlink_missing_ok(const char *path)
 {
-	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+	return unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR ? -errno : 0;
 }
 
 /* The session's final_mix.wav is this job's output when it is the same
@@ -246,8 +314,20 @@ static void sweep_temps(const char *dir)
 	closedir(d);
 }
 
-static void load_corrupt(const struct store_visitor *v, const char *path, const char *why)
+/* The job id a record's file name carries, if it carries one. */
+static const char *name_jid(const char *name, char jid[JOB_ID_LEN + 1])
 {
+	if (strlen(name) < JOB_ID_LEN + 5 || strncmp(name + JOB_ID_LEN, ".json", 5))
+		return NULL;
+	memcpy(jid, name, JOB_ID_LEN);
+	jid[JOB_ID_LEN] = '\0';
+	return job_id_valid(jid) ? jid : NULL;
+}
+
+static void load_corrupt(const struct store_visitor *v, const char *sid, const char *name,
+			 const char *path, const char *why)
+{
+	char jid[JOB_ID_LEN + 1];
 	char aside[STORE_PATH_MAX];
 	struct stat st;
 
@@ -258,7 +338,7 @@ static void load_corrupt(const struct store_visitor *v, const char *path, const 
 	}
 	log_error("%s: unreadable record (%s); moved to %s", path, why, aside);
 	if (stat(aside, &st) == 0)
-		v->corrupt(v->ctx, aside, (util_ms)st.st_mtime * 1000, why);
+		v->corrupt(v->ctx, sid, name_jid(name, jid), aside, (util_ms)st.st_mtime * 1000, why);
 }
 
 static void load_record(const struct store_visitor *v, const char *sid,
@@ -286,7 +366,7 @@ static void load_record(const struct store_visitor *v, const char *sid,
 		rc = -EINVAL;
 	}
 	if (rc) {
-		load_corrupt(v, path, err);
+		load_corrupt(v, sid, name, path, err);
 		return;
 	}
 	v->record(v->ctx, &j);
@@ -294,7 +374,7 @@ static void load_record(const struct store_visitor *v, const char *sid,
 
 static void load_session(const struct store *s, const struct store_visitor *v, const char *sid)
 {
-	char dir[STORE_PATH_MAX], path[STORE_PATH_MAX];
+	char dir[STORE_PATH_MAX], path[STORE_PATH_MAX], jid[JOB_ID_LEN + 1];
 	struct dirent *e;
 	struct stat st;
 	DIR *d;
@@ -310,7 +390,8 @@ static void load_session(const struct store *s, const struct store_visitor *v, c
 		else if (has_suffix(e->d_name, ".json.corrupt") &&
 			 !util_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) &&
 			 stat(path, &st) == 0)
-			v->corrupt(v->ctx, path, (util_ms)st.st_mtime * 1000, "found at start");
+			v->corrupt(v->ctx, sid, name_jid(e->d_name, jid), path,
+				   (util_ms)st.st_mtime * 1000, "found at start");
 	}
 	closedir(d);
 	if (!util_fmt(dir, sizeof(dir), "%s/%s/jobs", s->outputs, sid))

@@ -3,101 +3,13 @@
  * job manager with no workers. Records are written on disk first, as an
  * earlier daemon (or the older manager) left them; time is passed in.
  */
-#include "testutil.h"
+#include "corefx.h"
 
 #include <errno.h>
 #include <sys/time.h>
 
 #include "mixfs/cleanup.h"
-#include "mixfs/core.h"
-#include "mixfs/store.h"
 
-#define HOUR UTIL_MS_PER_HOUR
-#define T0 ((util_ms)1796007600000LL) /* 2026-11-30T03:00:00Z */
-
-struct fx {
-	char *media;
-	char outputs[4096];
-	struct store st;	/* for writing fixtures, unlocked */
-	struct core *core;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->media = tu_tmpdir();
-	snprintf(f->outputs, sizeof(f->outputs), "%s/.mix_outputs", f->media);
-	snprintf(f->st.media, sizeof(f->st.media), "%s", f->media);
-	snprintf(f->st.outputs, sizeof(f->st.outputs), "%s", f->outputs);
-	f->st.lock_fd = -1;
-	assert_int_equal(store_session_create(&f->st, "s1", (uid_t)-1, (gid_t)-1), 0);
-	assert_int_equal(util_mkdir_p(f->outputs, 0755), 0);
-	snprintf(f->st.outputs, sizeof(f->st.outputs), "%s/jobs_index", f->media);
-	assert_int_equal(util_mkdir_p(f->st.outputs, 0755), 0);
-	snprintf(f->st.outputs, sizeof(f->st.outputs), "%s", f->outputs);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	core_close(f->core);
-	tu_rm_rf(f->media);
-	free(f->media);
-	free(f);
-	return 0;
-}
-
-/* A record as a previous run left it; a complete job gets its output. */
-static void put_job(struct fx *f, const char *sid, enum job_state st, util_ms updated,
-		    char id[JOB_ID_LEN + 1])
-{
-	struct job j;
-	char path[STORE_PATH_MAX];
-
-	job_init_new(&j, sid, updated, 0);
-	j.state = st;
-	if (job_state_is_final(st))
-		j.finished_at = updated;
-	if (st == JOB_COMPLETE) {
-		assert_int_equal(store_output_dir(&f->st, sid), 0);
-		assert_int_equal(store_output_path(&f->st, sid, j.id, path), 0);
-		tu_write(path, "RIFF....WAVE");
-		job_set_str(&j.output, path);
-	}
-	assert_int_equal(store_write_job(&f->st, &j), 0);
-	memcpy(id, j.id, JOB_ID_LEN + 1);
-	job_clear(&j);
-}
-
-static void open_core(struct fx *f, util_ms now)
-{
-	struct core_config cfg = {
-		.media_dir = f->media, .outputs_dir = f->outputs,
-		.ttls = { 48 * HOUR, 24 * HOUR },
-	};
-	char err[256];
-
-	assert_int_equal(core_open(&f->core, &cfg, now, err, sizeof(err)), 0);
-}
-
-static int record_exists(struct fx *f, const char *sid, const char *id)
-{
-	return tu_exists("%s/%s/jobs/%s.json", f->media, sid, id);
-}
-
-static int index_exists(struct fx *f, const char *id)
-{
-	return tu_exists("%s/jobs_index/%s.json", f->media, id);
-}
-
-static int output_exists(struct fx *f, const char *sid, const char *id)
-{
-	return tu_exists("%s/%s/jobs/%s.wav", f->outputs, sid, id);
-}
 
 static void test_complete_job_49h_old_is_deleted(void **state)
 {

@@ -115,9 +115,12 @@ static void on_record(void *ctx, struct job *j)
 	job_clear(j);
 }
 
-static void on_corrupt(void *ctx, const char *path, util_ms mtime, const char *why)
+static void on_corrupt(void *ctx, const char *sid, const char *jid, const char *path,
+		       util_ms mtime, const char *why)
 {
 	(void)ctx;
+	(void)sid;
+	(void)jid;
 	(void)path;
 	(void)mtime;
 	(void)why;
