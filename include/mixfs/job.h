@@ -30,6 +30,10 @@ enum job_state {
 #define JOB_ID_LEN 36 /* lowercase RFC 4122 UUID text, without the NUL */
 #define JOB_SESSION_MAX 128
 #define JOB_MAX_OFFSETS 64
+/* The largest record job_to_json() writes and job readers take back. A
+ * request of at most 1 MiB is in it twice (as text and as the object), each
+ * byte escaped to at most 6 ("\u0001"): 12 MiB, and the rest is small. */
+#define JOB_JSON_MAX (16 * 1024 * 1024)
 
 struct job_result {
 	bool present;

@@ -31,7 +31,7 @@ enum mix_stage {
 	MIX_STAGE_COUNT
 };
 
-#define MIX_MAX_STEMS 64
+#define MIX_MAX_STEMS PLAN_MAX_STEMS
 
 struct mix_result {
 	double duration_s;

@@ -22,6 +22,9 @@ struct plan_stem {
 enum plan_align { PLAN_ALIGN_OFFSETS, PLAN_ALIGN_AUTO };
 enum plan_format { PLAN_FMT_WAV, PLAN_FMT_FLAC };
 
+/* Stems one mix takes, as listed or found in stems/. */
+#define PLAN_MAX_STEMS 64
+
 struct plan {
 	/* Owned array; when @all_stems is set the engine fills it with every
 	 * audio file in stems/ (but the reference) at defaults. */

@@ -57,6 +57,14 @@ bool util_valid_session_id(const char *s);
 /* A plain file name: non-empty, at most 255 bytes, no '/', not "." or "..". */
 bool util_valid_plain_name(const char *s);
 
+/* Why @s is not a plain name: 0 when it is, -ENAMETOOLONG past 255 bytes
+ * (never truncated into another name), else -EINVAL. */
+int util_plain_name_check(const char *s);
+
+/* Whether @s is valid UTF-8 with no control characters: text that can go
+ * into a JSON record and a terminal as it is. */
+bool util_valid_text(const char *s);
+
 /* snprintf that reports truncation: returns 0, or -ENAMETOOLONG. */
 int util_fmt(char *out, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -42,6 +42,10 @@ struct stem {
 	int failed;		/* set by the input callback on a read error */
 };
 
+/* Sample rates a stem may have: the range a request's sample_rate takes. */
+#define STEM_RATE_MIN 8000
+#define STEM_RATE_MAX 384000
+
 /* Open stems_dir/name, refusing anything that resolves outside
  * @session_real (a realpath). Checks it is audio, mono or stereo, and not
  * truncated. Returns 0, or -EINVAL / -errno with @err naming the file. */

@@ -78,6 +78,15 @@ int stem_open(struct stem *s, const char *stems_dir, const char *session_real,
 		stem_err(err, name, what);
 		return -EINVAL;
 	}
+	/* a rate this low is a broken header or a trick: 4.8 KB "at 8 Hz" is
+	 * five minutes of audio, 86 MB once resampled */
+	if (s->info.samplerate < STEM_RATE_MIN || s->info.samplerate > STEM_RATE_MAX) {
+		snprintf(what, sizeof(what), "sample rate %d Hz; stems must be %d to %d Hz",
+			 s->info.samplerate, STEM_RATE_MIN, STEM_RATE_MAX);
+		stem_err(err, name, what);
+		stem_close(s);
+		return -EINVAL;
+	}
 	if (s->info.channels < 1 || s->info.channels > 2) {
 		snprintf(what, sizeof(what), "%d channels; stems must be mono or stereo",
 			 s->info.channels);

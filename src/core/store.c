@@ -12,8 +12,6 @@
 
 #include "mixfs/log.h"
 
-#define RECORD_MAX (8 * 1024 * 1024)
-
 int store_session_path(const struct store *s, const char *sid, char *out)
 {
 	return util_fmt(out, STORE_PATH_MAX, "%s/%s", s->media, sid);
@@ -352,7 +350,7 @@ static void load_record(const struct store_visitor *v, const char *sid,
 
 	if (util_fmt(path, sizeof(path), "%s/%s", dir, name))
 		return;
-	rc = util_read_file_alloc(path, RECORD_MAX, &text, &len);
+	rc = util_read_file_alloc(path, JOB_JSON_MAX, &text, &len);
 	if (rc) {
 		log_error("%s: cannot read: %s", path, strerror(-rc));
 		return;

@@ -463,7 +463,7 @@ static int reply_entry_for(fuse_req_t req, const struct node *c)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node p, c;
-	int rc = nodes_find(parent, &p);
+	int rc = strnlen(name, 256) > 255 ? -ENAMETOOLONG : nodes_find(parent, &p);
 
 	if (!rc)
 		rc = child_of(&p, name, &c);
@@ -1071,6 +1071,18 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, rc);
 }
 
+/* A name a user gives a new file: a plain name; in requests/ also text
+ * that can go into the job's record as it is (valid UTF-8, no control
+ * characters). */
+static int new_name_check(const struct node *dir, const char *name)
+{
+	int rc = util_plain_name_check(name);
+
+	if (!rc && dir->kind == N_REQUESTS && !util_valid_text(name))
+		rc = -EILSEQ;
+	return rc;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -1083,8 +1095,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	if (!rc && p.kind != N_REQUESTS && p.kind != N_STEMS)
 		rc = -EACCES;
-	if (!rc && !util_valid_plain_name(name))
-		rc = -EINVAL;
+	if (!rc)
+		rc = new_name_check(&p, name);
 	if (!rc)
 		rc = may_write_session(p.sid, ctx->uid);
 	if (!rc)
@@ -1281,8 +1293,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = -EPERM;
 	if (!rc)
 		rc = may_write_session(p.sid, uid);
-	if (!rc && !util_valid_plain_name(newname))
-		rc = -EINVAL;
+	if (!rc)
+		rc = new_name_check(&p, newname);
 	if (!rc && p.kind == N_STEMS) {
 		if (!(rc = stem_path(p.sid, name, from)) && !(rc = stem_path(p.sid, newname, to)) &&
 		    renameat2(AT_FDCWD, from, AT_FDCWD, to, flags) < 0)

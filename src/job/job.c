@@ -29,6 +29,8 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "mixfs/request.h"
+
 static const char *const job_state_names[JOB_STATE_COUNT] = {
 	"queued", "loading_stems", "aligning_stems", "processing_tracks",
 	"mixing", "mastering", "exporting", "complete", "error",
@@ -186,12 +188,30 @@ static cJSON *json_result(const struct job_result *r)
 	return o;
 }
 
-/* The request as submitted: an object when it parses, else null (the
- * exact text is kept in request_text either way). */
+static int json_depth(const cJSON *v)
+{
+	int deepest = 0;
+
+	for (const cJSON *c = v->child; c; c = c->next) {
+		int d = json_depth(c);
+
+		deepest = d > deepest ? d : deepest;
+	}
+	return 1 + deepest;
+}
+
+/* The request as submitted: an object when it parses as one no deeper than
+ * a request may be, else null (the exact text is kept in request_text
+ * either way). Nesting it in the record adds a level, and a record must
+ * read back. */
 static cJSON *json_request(const char *text)
 {
 	cJSON *req = text ? cJSON_Parse(text) : NULL;
 
+	if (req && (!cJSON_IsObject(req) || json_depth(req) > REQUEST_MAX_DEPTH)) {
+		cJSON_Delete(req);
+		req = NULL;
+	}
 	return req ? req : cJSON_CreateNull();
 }
 
@@ -229,6 +249,10 @@ char *job_to_json(const struct job *j)
 	if (!text)
 		return NULL;
 	n = strlen(text);
+	if (n + 2 > JOB_JSON_MAX) {
+		free(text); /* a record no reader would take back */
+		return NULL;
+	}
 	out = realloc(text, n + 2);
 	if (!out) {
 		free(text);

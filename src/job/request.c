@@ -258,6 +258,14 @@ static void rq_stems(struct rq *q, const cJSON *v, struct plan *p)
 		rq_fail(q, "stems", "%smust list at least one stem", "");
 		return;
 	}
+	if (n > PLAN_MAX_STEMS) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "lists %zu stems; a mix takes at most %d", n,
+			 PLAN_MAX_STEMS);
+		rq_fail(q, "stems", "%s", what);
+		return;
+	}
 	p->stems = calloc(n, sizeof(*p->stems));
 	if (!p->stems) {
 		rq_fail(q, "stems", "%sout of memory", "");
@@ -345,16 +353,51 @@ static void rq_output(struct rq *q, const cJSON *v, struct plan *p)
 	p->bit_depth = (int)depth;
 }
 
+/* The first place nesting goes deeper than REQUEST_MAX_DEPTH, or NULL.
+ * Brackets inside strings do not count. */
+static const char *rq_too_deep(const char *text, size_t len)
+{
+	bool in_str = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > REQUEST_MAX_DEPTH)
+				return text + i;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return NULL;
+}
+
+static int rq_line_of(const struct rq *q, const char *at)
+{
+	int line = 1;
+
+	for (const char *p = q->text; p < at; p++)
+		line += *p == '\n';
+	return line;
+}
+
 /* cJSON reports where parsing stopped; users want a line number. */
 static void rq_syntax_error(struct rq *q, const char *end)
 {
 	const char *stop = q->text + q->len;
-	int line = 1;
+	int line;
 
 	if (!end || end < q->text || end > stop)
 		end = stop;
-	for (const char *p = q->text; p < end; p++)
-		line += *p == '\n';
+	line = rq_line_of(q, end);
 	if (end == stop)
 		snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error: the text ends early",
 			 line);
@@ -377,6 +420,11 @@ int request_parse(const char *text, size_t len, struct plan *out, char err[REQUE
 	err[0] = '\0';
 	if (memchr(text, '\0', len)) {
 		snprintf(err, REQUEST_ERR_MAX, "a request is JSON text; this has NUL bytes");
+		return -EINVAL;
+	}
+	if ((end = rq_too_deep(text, len))) {
+		snprintf(err, REQUEST_ERR_MAX, "line %d: nested deeper than %d levels; a request "
+			 "needs 3", rq_line_of(&q, end), REQUEST_MAX_DEPTH);
 		return -EINVAL;
 	}
 	o = cJSON_ParseWithLengthOpts(text, len, &end, false);

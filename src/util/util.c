@@ -292,3 +292,48 @@ bool util_valid_plain_name(const char *s)
 	return n > 0 && n <= 255 && !strchr(s, '/') && strcmp(s, ".") != 0 &&
 	       strcmp(s, "..") != 0;
 }
+
+int util_plain_name_check(const char *s)
+{
+	if (strnlen(s, 256) > 255)
+		return -ENAMETOOLONG;
+	return util_valid_plain_name(s) ? 0 : -EINVAL;
+}
+
+/* Length of the UTF-8 sequence at @p (1-4), or 0 if it is not one:
+ * overlong forms, surrogates and code points past U+10FFFF are refused. */
+static int utf8_seq(const unsigned char *p)
+{
+	unsigned c = p[0], cp;
+	int n;
+
+	if (c < 0x80)
+		return 1;
+	n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	if (!n || c > 0xf4)
+		return 0;
+	cp = c & (0x7f >> n);
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+bool util_valid_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = utf8_seq(p);
+
+		if (!n || *p < 0x20 || *p == 0x7f)
+			return false;
+		p += n;
+	}
+	return true;
+}

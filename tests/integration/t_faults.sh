@@ -108,4 +108,59 @@ check "... the disk agrees with the tree" same_state full "$j4"
 mixfs_unmount
 check "the daemon exits 0 after all that" test "$MIXFS_STATUS" = 0
 
+# 4. hostile names and requests: refused with a clear error, nothing made
+mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot mount"; exit 1; }
+H=$M/sessions/hostile
+mkdir "$H"
+stems "$H/stems" 1
+n255=$(printf 'n%.0s' $(seq 1 250)).json
+echo '{}' >"$H/requests/$n255"
+first=$(cat "$H/requests/$n255")
+jobs_now() { ls "$H/jobs" | wc -l; }
+before=$(jobs_now)
+check "a 256-byte name fails with ENAMETOOLONG" \
+	sh -c "! cp '$T/req.json' '$H/requests/x$n255' 2>'$T/e' && grep -q 'File name too long' '$T/e'"
+check "... and makes no job beside the 255-byte one" test "$(jobs_now)" = "$before"
+check "... whose receipt is unchanged" test "$(cat "$H/requests/$n255")" = "$first"
+long=$(printf 'x%.0s' $(seq 1 300))
+check "a 300-byte name fails with ENAMETOOLONG" \
+	sh -c "! cp '$T/req.json' '$H/requests/$long' 2>'$T/e' && grep -q 'File name too long' '$T/e'"
+bad=$(printf 'bad\377\376.json')
+check "a name that is not UTF-8 is refused" sh -c "! cp '$T/req.json' '$H/requests/$bad' 2>/dev/null"
+nl=$(printf 'a\nb.json')
+check "a name with a newline is refused" sh -c "! cp '$T/req.json' '$H/requests/$nl' 2>/dev/null"
+check "... and none of them made a job" test "$(jobs_now)" = "$before"
+awk 'BEGIN { printf "{\"stems\": ["; for (i = 0; i < 65; i++) printf "%s{\"file\": \"s%d.wav\"}", i ? "," : "", i; print "]}" }' >"$T/many.json"
+check "65 stems fail at close (EINVAL)" sh -c "! cp '$T/many.json' '$H/requests/many.json' 2>/dev/null"
+check "... with an error naming the limit: $(cat "$H/jobs/$(cat "$H/requests/many.json")/error")" \
+	grep -q "at most 64" "$H/jobs/$(cat "$H/requests/many.json")/error"
+awk 'BEGIN { printf "{\"x\": "; for (i = 0; i < 999; i++) printf "["; for (i = 0; i < 999; i++) printf "]"; print "}" }' >"$T/deep.json"
+check "999-deep nesting fails at close" sh -c "! cp '$T/deep.json' '$H/requests/deep.json' 2>/dev/null"
+check "... naming the nesting: $(cat "$H/jobs/$(cat "$H/requests/deep.json")/error")" \
+	grep -q "nested deeper than" "$H/jobs/$(cat "$H/requests/deep.json")/error"
+python3 -c 'import sys; sys.stdout.buffer.write(b"{\"x\": \"" + b"\x01" * (1024 * 1024 - 16) + b"\"}")' >"$T/ctl.json"
+cp "$T/ctl.json" "$H/requests/ctl.json" 2>/dev/null
+jctl=$(cat "$H/requests/ctl.json")
+# a stem at 1 Hz, and one of no bytes
+python3 -c '
+import struct, sys
+data = b"\0\0" * 2400
+hdr = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, int(sys.argv[1]), int(sys.argv[1]) * 2, 2, 16) + b"data" + struct.pack("<I", len(data))
+open(sys.argv[2], "wb").write(hdr + data)' 1 "$H/stems/onehz.wav"
+: >"$H/stems/empty.wav"
+echo '{"stems": [{"file": "a.wav"}, {"file": "onehz.wav"}]}' >"$H/requests/onehz.json"
+j1=$(cat "$H/requests/onehz.json")
+check "a 1 Hz stem fails its job" test "$(waits hostile "$j1")" = error
+check "... naming the rate: $(cat "$H/jobs/$j1/error")" grep -q "onehz.wav.*sample rate 1 Hz" "$H/jobs/$j1/error"
+echo '{"stems": [{"file": "empty.wav"}]}' >"$H/requests/empty.json"
+j0=$(cat "$H/requests/empty.json")
+check "a 0-byte stem fails its job, naming it: $(cat "$H/jobs/$j0/error")" \
+	sh -c "[ \"\$(timeout 20 cat '$H/jobs/$j0/wait')\" = error ] && grep -q empty.wav '$H/jobs/$j0/error'"
+mixfs_unmount
+mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot remount"; exit 1; }
+check "after a remount the 1 MiB control-byte request is still there" test "$(cat "$H/jobs/$jctl/state")" = error
+check "... and no record was moved aside" sh -c "! ls '$T/media/hostile/jobs' | grep -q corrupt"
+check "... the deep one is there too" test "$(cat "$H/jobs/$(cat "$H/requests/deep.json")/state")" = error
+mixfs_unmount
+
 done_testing

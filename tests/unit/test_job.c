@@ -117,6 +117,50 @@ static void test_json_round_trip(void **state)
 	job_clear(&j);
 }
 
+/* Round-trip @text held as a job's request: the record is within
+ * JOB_JSON_MAX and reads back with the exact text. */
+static void assert_request_round_trips(const char *text)
+{
+	struct job j, back;
+	char err[128], *json;
+
+	job_init_new(&j, "s1", 1796007600000LL, 1000);
+	job_set_str(&j.request_text, text);
+	json = job_to_json(&j);
+	assert_non_null(json);
+	assert_true(strlen(json) <= JOB_JSON_MAX);
+	assert_int_equal(job_from_json(json, &back, err, sizeof(err)), 0);
+	assert_string_equal(back.request_text, text);
+	free(json);
+	job_clear(&back);
+	job_clear(&j);
+}
+
+/* Whatever a drop can hold, its record must read back: 1 MiB of control
+ * bytes (each escaped to six), and nesting at the JSON reader's limit. */
+static void test_worst_requests_round_trip(void **state)
+{
+	size_t n = 1024 * 1024 - 16, depth = 999;
+	char *text = malloc(n + 1), *deep = malloc(depth * 2 + 16), *p = deep;
+
+	(void)state;
+	memcpy(text, "{\"x\": \"", 7);
+	memset(text + 7, 1, n - 9);
+	memcpy(text + n - 2, "\"}", 3);
+	assert_request_round_trips(text);
+	memcpy(text, "{\"x\": {\"a\": \"", 13); /* also as a parsed object */
+	assert_request_round_trips(text);
+	p += sprintf(p, "{\"x\": ");
+	for (size_t i = 0; i < depth - 1; i++)
+		*p++ = '[';
+	for (size_t i = 0; i < depth - 1; i++)
+		*p++ = ']';
+	strcpy(p, "}");
+	assert_request_round_trips(deep);
+	free(text);
+	free(deep);
+}
+
 /* What the older Python manager wrote: the four required fields only. */
 static void test_minimal_record_loads(void **state)
 {
@@ -167,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_set_state_stamps_times),
 		cmocka_unit_test(test_iso_parse_and_format),
 		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_worst_requests_round_trip),
 		cmocka_unit_test(test_minimal_record_loads),
 		cmocka_unit_test(test_bad_records_name_the_key),
 	};

@@ -106,6 +106,28 @@ static void test_errors_name_their_key(void **state)
 	expect_error("{\"master\": null, \"master\": null}", "given twice");
 }
 
+/* Limits a request meets at close(), not when it runs. */
+static void test_limits_are_checked_up_front(void **state)
+{
+	char many[4096], *p = many, deep[256];
+
+	(void)state;
+	p += sprintf(p, "{\"stems\": [");
+	for (int i = 0; i < PLAN_MAX_STEMS + 1; i++)
+		p += sprintf(p, "%s{\"file\": \"s%d.wav\"}", i ? ", " : "", i);
+	sprintf(p, "]}");
+	expect_error(many, "at most 64");
+	p = deep;
+	p += sprintf(p, "{\"x\":\n");
+	for (int i = 0; i < 40; i++)
+		*p++ = '[';
+	for (int i = 0; i < 40; i++)
+		*p++ = ']';
+	sprintf(p, "}");
+	expect_error(deep, "line 2: nested deeper than 16 levels");
+	expect_error("{\"x\": \"[[[[[[[[[[[[[[[[[[[[\"}", "key \"x\"");
+}
+
 static void test_syntax_error_names_the_line(void **state)
 {
 	(void)state;
@@ -157,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_full_request),
 		cmocka_unit_test(test_master_null_turns_mastering_off),
 		cmocka_unit_test(test_errors_name_their_key),
+		cmocka_unit_test(test_limits_are_checked_up_front),
 		cmocka_unit_test(test_syntax_error_names_the_line),
 		cmocka_unit_test(test_key_errors_name_the_line),
 		cmocka_unit_test(test_path_escapes_are_refused),
