@@ -43,14 +43,14 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
  * this is fixture, not what is measured). */
 static void make_fixture(const char *media, const char *outputs, int n, util_ms now)
 {
-	struct store st = { .lock_fd = -1 };
-	char path[STORE_PATH_MAX];
+	struct store st;
+	char path[STORE_PATH_MAX], err[256];
 
-	snprintf(st.media, sizeof(st.media), "%s", media);
-	snprintf(st.outputs, sizeof(st.outputs), "%s", outputs);
 	util_mkdir_p(media, 0755);
-	snprintf(path, sizeof(path), "%s/jobs_index", media);
-	util_mkdir_p(path, 0755);
+	if (store_open(&st, media, outputs, err, sizeof(err))) {
+		fprintf(stderr, "bench: %s\n", err);
+		exit(1);
+	}
 	for (int s = 0; s < SESSIONS; s++) {
 		snprintf(path, sizeof(path), "s%d", s);
 		store_session_create(&st, path, (uid_t)-1, (gid_t)-1);
@@ -78,6 +78,7 @@ static void make_fixture(const char *media, const char *outputs, int n, util_ms 
 		free(text);
 		job_clear(&j);
 	}
+	store_close(&st);
 }
 
 /* The pass without an index: read and judge every record on disk. */

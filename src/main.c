@@ -4,6 +4,7 @@
  *   mixfs render SESSION_DIR REQUEST.json OUT.wav         one mix, no mount
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,33 @@ static void ui_log(void *ctx, const char *line)
 	fprintf(stderr, "%s%s\n", ui->tty ? "\r" : "", line);
 }
 
+/* SESSION_DIR/stems and the folder of OUT, named on the command line by
+ * the user who runs it (no daemon's privilege is lent here). */
+static int render_open_dirs(const char *session, const char *out, int *stems_fd, int *out_fd,
+			    const char **out_name)
+{
+	char path[4096];
+	const char *slash = strrchr(out, '/');
+
+	snprintf(path, sizeof(path), "%s/stems", session);
+	if ((*stems_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "mixfs: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%.*s", slash ? (int)(slash - out) + 1 : 1, slash ? out : ".");
+	*out_name = slash ? slash + 1 : out;
+	if ((*out_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "mixfs: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int render_main(int argc, char **argv)
 {
-	char stems[4096], err[512], perr[REQUEST_ERR_MAX], *text;
+	char err[512] = "", perr[REQUEST_ERR_MAX], *text;
+	const char *out_name;
+	int stems_fd = -1, out_fd = -1;
 	struct render_ui ui = { .tty = isatty(2), .last = -1 };
 	struct mix_callbacks cb = { ui_stage, ui_progress, NULL, ui_log, &ui };
 	struct mix_result res;
@@ -70,13 +95,22 @@ static int render_main(int argc, char **argv)
 		fprintf(stderr, "mixfs: %s: %s\n", argv[3], perr);
 		return 1;
 	}
-	snprintf(stems, sizeof(stems), "%s/stems", argv[2]);
-	rc = mix_render(&plan, stems, argv[4], &cb, &res, err, sizeof(err));
+	rc = render_open_dirs(argv[2], argv[4], &stems_fd, &out_fd, &out_name);
+	if (!rc) {
+		struct mix_target out = { out_fd, out_name, argv[4] };
+
+		rc = mix_render(&plan, stems_fd, &out, &cb, &res, err, sizeof(err));
+	}
+	if (stems_fd >= 0)
+		close(stems_fd);
+	if (out_fd >= 0)
+		close(out_fd);
 	plan_clear(&plan);
 	if (ui.tty)
 		fprintf(stderr, "\r");
 	if (rc) {
-		fprintf(stderr, "mixfs: %s\n", err);
+		if (err[0])
+			fprintf(stderr, "mixfs: %s\n", err);
 		return 1;
 	}
 	printf("output: %s\nduration_s: %.3f\nsample_rate: %d\nchannels: %d\n"

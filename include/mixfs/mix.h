@@ -58,15 +58,25 @@ struct mix_callbacks {
 	void *ctx;
 };
 
+/* Where a mix goes: the plain name @name in the folder @dirfd; @path
+ * names it in messages. */
+struct mix_target {
+	int dirfd;
+	const char *name;
+	const char *path;
+};
+
 /*
- * Render @plan from the stems in @stems_dir into @out_path (written to a
- * temp name and renamed, so a partial file is never visible). Returns 0
- * with @res filled, or a negative errno with a one-line message in @err:
+ * Render @plan from the stems in the folder @stems_fd into @out (written to
+ * a temp name beside it and renamed, so a partial file is never visible).
+ * A stem is a file named in that folder: symlinks are refused, never
+ * followed. Returns 0 with @res filled, or a negative errno with a
+ * one-line message in @err:
  *   -ECANCELED  cancelled (no file left behind)
  *   -EINVAL     a stem or the plan is unusable; @err names the file
  *   other       an I/O error, naming the path
  */
-int mix_render(const struct plan *plan, const char *stems_dir, const char *out_path,
+int mix_render(const struct plan *plan, int stems_fd, const struct mix_target *out,
 	       const struct mix_callbacks *cb, struct mix_result *res,
 	       char *err, size_t errlen);
 

@@ -8,14 +8,23 @@
  *   OUTPUTS/<sid>/jobs/<jid>.wav           each complete job's own mix
  *   MEDIA_DIR/.mixfs.lock                  held (fcntl) by the running daemon
  *
- * Every write is atomic (util_write_atomic). The store keeps no records in
- * memory and takes no locks of its own beyond the MEDIA_DIR lock: callers
- * serialise writes to one job.
+ * Every write is atomic (util_write_atomic_at). The store keeps no records
+ * in memory and takes no locks of its own beyond the MEDIA_DIR lock:
+ * callers serialise writes to one job.
+ *
+ * The daemon runs as root over folders its users can write. So MEDIA_DIR
+ * and the outputs folder are opened once, at store_open(), and everything
+ * below them is reached from those descriptors with util_open_beneath(): a
+ * symlink anywhere under them (a session, its stems/ or jobs/, a record)
+ * is refused, never followed. The path functions below give names for
+ * messages and records, never for opening.
  */
 #ifndef MIXFS_STORE_H
 #define MIXFS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "mixfs/job.h"
@@ -26,7 +35,12 @@ struct store {
 	char media[STORE_PATH_MAX];
 	char outputs[STORE_PATH_MAX];
 	int lock_fd;
+	int media_fd;		/* MEDIA_DIR, opened at store_open() */
+	int outputs_fd;		/* the outputs folder, likewise */
 };
+
+/* The two folders everything is beneath. */
+enum store_root { STORE_MEDIA, STORE_OUTPUTS };
 
 /*
  * Open the store: check MEDIA_DIR is a writable folder, take its lock, and
@@ -36,7 +50,7 @@ struct store {
  */
 int store_open(struct store *s, const char *media, const char *outputs,
 	       char *err, size_t errlen);
-/* Release the lock. */
+/* Release the lock and the folders. */
 void store_close(struct store *s);
 
 /*
@@ -55,8 +69,15 @@ int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *ji
 /* The session an index file names, into @sid. -ENOENT, -EINVAL if it is
  * not an index file's content. */
 int store_index_session(const struct store *s, const char *jid, char sid[JOB_SESSION_MAX + 1]);
-/* Modification time of @path in ms, or -errno (for files left behind). */
-int store_file_mtime(const char *path, util_ms *out);
+/* Files left behind by records that are unreadable or gone, named by
+ * their path relative to @root ("SID/jobs/JID.wav"): their modification
+ * time in ms, and their removal (a missing one is fine). -errno. */
+int store_file_mtime(const struct store *s, enum store_root root, const char *rel,
+		     util_ms *out);
+int store_file_unlink(const struct store *s, enum store_root root, const char *rel);
+/* Relative names of a job's index file and its own output. */
+int store_index_rel(const char *jid, char *out);
+int store_output_rel(const char *sid, const char *jid, char *out);
 /* Write only the record (the index never changes after creation). */
 int store_write_record(const struct store *s, const struct job *j);
 
@@ -75,8 +96,9 @@ int store_delete_job(const struct store *s, const struct job *j, int with_output
  * The callback takes ownership of *j's strings. */
 struct store_visitor {
 	void (*record)(void *ctx, struct job *j);
-	/* @jid is the job id its name carries, or NULL if it carries none */
-	void (*corrupt)(void *ctx, const char *sid, const char *jid, const char *path,
+	/* @rel is its name beneath MEDIA_DIR; @jid is the job id its name
+	 * carries, or NULL if it carries none */
+	void (*corrupt)(void *ctx, const char *sid, const char *jid, const char *rel,
 			util_ms mtime, const char *why);
 	void *ctx;
 };
@@ -87,13 +109,24 @@ struct store_visitor {
  * MEDIA_DIR itself cannot be read. */
 int store_load(const struct store *s, const struct store_visitor *v);
 
-/* Paths, written into @out (STORE_PATH_MAX). Return 0 or -ENAMETOOLONG. */
+/* Paths for messages and records, written into @out (STORE_PATH_MAX).
+ * Return 0 or -ENAMETOOLONG. */
 int store_record_path(const struct store *s, const char *sid, const char *jid, char *out);
 int store_index_path(const struct store *s, const char *jid, char *out);
 int store_output_path(const struct store *s, const char *sid, const char *jid, char *out);
 int store_final_mix_path(const struct store *s, const char *sid, char *out);
 int store_session_path(const struct store *s, const char *sid, char *out);
 int store_stems_path(const struct store *s, const char *sid, char *out);
+
+/* Folders, opened as util_open_beneath() does: an fd the caller closes, or
+ * -errno (-ELOOP or -EXDEV when a symlink is in the way, -ENOENT). The
+ * session's stems/; OUTPUTS/<sid>/ or, with @jobs, OUTPUTS/<sid>/jobs/. */
+int store_stems_dirfd(const struct store *s, const char *sid);
+int store_output_dirfd(const struct store *s, const char *sid, bool jobs);
+
+/* lstat of the session's folder: -ENOENT unless it is a real folder (not a
+ * symlink) with a valid session name. */
+int store_session_stat(const struct store *s, const char *sid, struct stat *out);
 
 /* Make a session's folders, owned by @uid/@gid (unless -1). -EEXIST if the
  * session exists, -EINVAL for a bad name. */
@@ -102,7 +135,7 @@ int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_
 int store_session_owner(const struct store *s, const char *sid, uid_t *uid);
 /* Remove a job's own output, one that no record will point to. */
 int store_discard_output(const struct store *s, const char *sid, const char *jid);
-/* Make OUTPUTS/<sid>/jobs/. */
+/* Make OUTPUTS/<sid>/jobs/ (no symlink on the way). */
 int store_output_dir(const struct store *s, const char *sid);
 /* Publish @jid's output as the session's final_mix.wav (a hard link
  * renamed into place, atomically). */

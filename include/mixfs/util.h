@@ -40,6 +40,30 @@ int util_iso_parse(const char *s, util_ms *out);
  */
 int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/*
+ * Open @rel, a relative path, beneath the folder @dirfd following no
+ * symlink at any level: the kernel refuses a symlink (-ELOOP), ".." or an
+ * absolute path (-EXDEV) anywhere in it. The daemon runs as root over
+ * folders users can write, so every path under MEDIA_DIR and the outputs
+ * folder is opened this way. @flags as for open(2) (O_CLOEXEC is added).
+ * Returns an fd, or a negative errno.
+ */
+int util_open_beneath(int dirfd, const char *rel, int flags, unsigned mode);
+
+/* Create a temp file for @name in the folder @dirfd, read-write, named
+ * ".<name>.tmp.XXXXXX" (never "*.json"; swept at start), its name in @tmp.
+ * Returns an fd or a negative errno. */
+#define UTIL_TEMP_NAME_MAX 300
+int util_temp_open_at(int dirfd, const char *name, char tmp[UTIL_TEMP_NAME_MAX]);
+
+/* util_write_atomic() of the plain name @name in the folder @dirfd. */
+int util_write_atomic_at(int dirfd, const char *name, const void *data, size_t len,
+			 unsigned mode);
+
+/* util_read_file_alloc() of the plain name @name in the folder @dirfd; a
+ * symlink there is refused (-ELOOP). */
+int util_read_file_at(int dirfd, const char *name, size_t cap, char **out, size_t *out_len);
+
 /* fsync the folder holding @path (after a rename or unlink in it). */
 int util_fsync_parent(const char *path);
 

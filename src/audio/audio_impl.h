@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mixfs/mix.h"
 #include "mixfs/plan.h"
+#include "mixfs/util.h"
 
 #define AUDIO_BLOCK 4096	/* frames per block, every stage */
 
@@ -30,8 +32,9 @@
 
 struct stem {
 	char name[PLAN_NAME_MAX + 1];
-	char path[4096];	/* resolved, inside the session */
-	SNDFILE *sf;
+	SNDFILE *sf;		/* reads from fd, which it does not close */
+	int fd;
+	bool has_fd;		/* fd is ours to close */
 	SF_INFO info;		/* rate, channels, frames as the file says */
 	int out_rate;
 	int64_t out_frames;	/* exact length at out_rate: round(n*out/in) */
@@ -46,11 +49,10 @@ struct stem {
 #define STEM_RATE_MIN 8000
 #define STEM_RATE_MAX 384000
 
-/* Open stems_dir/name, refusing anything that resolves outside
- * @session_real (a realpath). Checks it is audio, mono or stereo, and not
- * truncated. Returns 0, or -EINVAL / -errno with @err naming the file. */
-int stem_open(struct stem *s, const char *stems_dir, const char *session_real,
-	      const char *name, char *err);
+/* Open the stem @name in the folder @stems_fd: a regular file, not a
+ * symlink. Checks it is audio, mono or stereo, within the rates above, and
+ * not truncated. Returns 0, or -EINVAL / -errno with @err naming the file. */
+int stem_open(struct stem *s, int stems_fd, const char *name, char *err);
 /* (Re)start delivery from the beginning at @out_rate. */
 int stem_start(struct stem *s, int out_rate, char *err);
 /* Deliver up to @frames interleaved frames (the stem's own channel count)
@@ -128,10 +130,11 @@ int stage_finish(struct stage *s);
 /* ---- export.c: the output file ---- */
 
 struct exporter;
-/* Create a temp file beside @out_path for @frames stereo frames in the
- * plan's format (RF64 when a WAV would pass 4 GiB). */
-int export_open(struct exporter **out, const char *out_path, const struct plan *plan,
-		int rate, int64_t frames, char *err);
+/* Create a temp file beside @target for @frames stereo frames in the
+ * plan's format (RF64 when a WAV would pass 4 GiB), with the room a WAV
+ * needs reserved (-ENOSPC now rather than at the end). */
+int export_open(struct exporter **out, const struct mix_target *target,
+		const struct plan *plan, int rate, int64_t frames, char *err);
 /* Write interleaved stereo float frames, converting to the format:
  * TPDF dither at 16 bits, clipping (never wrapping) for integers. */
 int export_write(struct exporter *e, const float *frames, long n, char *err);

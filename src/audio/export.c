@@ -23,7 +23,9 @@
 struct exporter {
 	SNDFILE *sf;
 	int fd;
-	char tmp[4096];
+	int dirfd;		/* the output's folder (the caller's) */
+	char tmp[UTIL_TEMP_NAME_MAX];
+	char name[256];
 	char path[4096];
 	int bits;		/* 16, 24, or 32 = float */
 	uint64_t rng;		/* dither noise, xorshift64 */
@@ -41,35 +43,54 @@ static int export_format(const struct plan *plan, int64_t frames)
 	return (bytes + 1024 > WAV_LIMIT ? SF_FORMAT_RF64 : SF_FORMAT_WAV) | sub;
 }
 
-int export_open(struct exporter **out, const char *out_path, const struct plan *plan,
+/* Room for the whole WAV up front, so a full disk is found before the
+ * work and named plainly, not as a failed write at the end. */
+static int export_reserve(struct exporter *e, int format, int64_t frames)
+{
+	off_t bytes = (off_t)frames * 2 * (e->bits / 8) + 4096;
+
+	if ((format & SF_FORMAT_TYPEMASK) == SF_FORMAT_FLAC)
+		return 0; /* its size is not known before */
+	if (fallocate(e->fd, FALLOC_FL_KEEP_SIZE, 0, bytes) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		return -errno;
+	return 0;
+}
+
+int export_open(struct exporter **out, const struct mix_target *target, const struct plan *plan,
 		int rate, int64_t frames, char *err)
 {
 	struct exporter *e = calloc(1, sizeof(*e));
-	const char *slash = strrchr(out_path, '/');
 	SF_INFO info = { .samplerate = rate, .channels = 2 };
+	int rc;
 
 	if (!e)
 		return -ENOMEM;
 	e->bits = plan->bit_depth;
 	e->rng = 0x9E3779B97F4A7C15ULL;
-	snprintf(e->path, sizeof(e->path), "%s", out_path);
-	snprintf(e->tmp, sizeof(e->tmp), "%.*s.%s.tmp.XXXXXX", slash ? (int)(slash - out_path + 1) : 0,
-		 out_path, slash ? slash + 1 : out_path);
+	e->dirfd = target->dirfd;
+	snprintf(e->name, sizeof(e->name), "%s", target->name);
+	snprintf(e->path, sizeof(e->path), "%s", target->path);
 	e->ibuf = malloc(sizeof(int32_t) * AUDIO_BLOCK * 2);
-	e->fd = e->ibuf ? mkostemp(e->tmp, O_CLOEXEC) : -1;
+	e->fd = e->ibuf ? util_temp_open_at(e->dirfd, e->name, e->tmp) : -ENOMEM;
 	if (e->fd < 0) {
-		int rc = e->ibuf ? -errno : -ENOMEM;
-
-		snprintf(err, AUDIO_ERR_MAX, "%s: cannot create the output: %s", out_path,
+		rc = e->fd;
+		snprintf(err, AUDIO_ERR_MAX, "%s: cannot create the output: %s", e->path,
 			 strerror(-rc));
 		free(e->ibuf);
 		free(e);
 		return rc;
 	}
 	info.format = export_format(plan, frames);
+	if ((rc = export_reserve(e, info.format, frames))) {
+		snprintf(err, AUDIO_ERR_MAX, "%s: no room for the mix (%.1f MB): %s", e->path,
+			 (double)frames * 2 * (e->bits / 8) / 1e6, strerror(-rc));
+		export_abort(e);
+		return rc;
+	}
 	e->sf = sf_open_fd(e->fd, SFM_WRITE, &info, SF_FALSE);
 	if (!e->sf) {
-		snprintf(err, AUDIO_ERR_MAX, "%s: cannot write this format: %s", out_path,
+		snprintf(err, AUDIO_ERR_MAX, "%s: cannot write this format: %s", e->path,
 			 sf_strerror(NULL));
 		export_abort(e);
 		return -EINVAL;
@@ -111,6 +132,7 @@ int export_write(struct exporter *e, const float *frames, long n, char *err)
 	while (n > 0) {
 		long chunk = n > AUDIO_BLOCK ? AUDIO_BLOCK : n;
 
+		errno = 0;
 		if (e->bits == 32) {
 			w = sf_writef_float(e->sf, frames, chunk);
 		} else {
@@ -118,9 +140,11 @@ int export_write(struct exporter *e, const float *frames, long n, char *err)
 			w = sf_writef_int(e->sf, e->ibuf, chunk);
 		}
 		if (w != chunk) {
+			int rc = errno ? -errno : -EIO;
+
 			snprintf(err, AUDIO_ERR_MAX, "%s: write failed: %s", e->path,
-				 sf_strerror(e->sf));
-			return -EIO;
+				 errno ? strerror(errno) : sf_strerror(e->sf));
+			return rc;
 		}
 		frames += chunk * 2;
 		n -= chunk;
@@ -135,7 +159,7 @@ int export_commit(struct exporter *e, char *err)
 	e->sf = NULL;
 	if (!rc && fsync(e->fd) < 0)
 		rc = -errno;
-	if (!rc && rename(e->tmp, e->path) < 0)
+	if (!rc && renameat(e->dirfd, e->tmp, e->dirfd, e->name) < 0)
 		rc = -errno;
 	if (rc) {
 		snprintf(err, AUDIO_ERR_MAX, "%s: cannot finish the output: %s", e->path,
@@ -144,9 +168,9 @@ int export_commit(struct exporter *e, char *err)
 		return rc;
 	}
 	close(e->fd);
-	if ((rc = util_fsync_parent(e->path)))
+	if (fsync(e->dirfd) < 0)
 		log_warn("%s: in place, but its folder could not be synced: %s", e->path,
-			 strerror(-rc));
+			 strerror(errno));
 	free(e->ibuf);
 	free(e);
 	return 0;
@@ -160,7 +184,7 @@ void export_abort(struct exporter *e)
 		sf_close(e->sf);
 	if (e->fd >= 0) {
 		close(e->fd);
-		unlink(e->tmp);
+		unlinkat(e->dirfd, e->tmp, 0);
 	}
 	free(e->ibuf);
 	free(e);

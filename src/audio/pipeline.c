@@ -138,15 +138,19 @@ static int by_name(const void *a, const void *b)
 }
 
 /* "{}" means every audio file in stems/ but the reference, at defaults. */
-static int list_all_stems(struct render *r, const char *stems_dir)
+static int list_all_stems(struct render *r, int stems_fd)
 {
-	DIR *d = opendir(stems_dir);
+	int fd = fcntl(stems_fd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
 	if (!d) {
 		snprintf(r->err, AUDIO_ERR_MAX, "stems/: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -EINVAL;
 	}
+	rewinddir(d);
 	r->list = calloc(MIX_MAX_STEMS, sizeof(*r->list));
 	while (r->list && (e = readdir(d))) {
 		if (e->d_name[0] == '.' || !is_audio_name(e->d_name) ||
@@ -171,13 +175,12 @@ static int list_all_stems(struct render *r, const char *stems_dir)
 	return 0;
 }
 
-static int load_stems(struct render *r, const char *stems_dir, const char *session_real,
-		      struct stem *ref)
+static int load_stems(struct render *r, int stems_fd, struct stem *ref)
 {
 	int rc = 0;
 
 	if (r->plan->all_stems) {
-		if ((rc = list_all_stems(r, stems_dir)))
+		if ((rc = list_all_stems(r, stems_fd)))
 			return rc;
 	} else {
 		if (r->plan->n_stems > MIX_MAX_STEMS) {
@@ -196,7 +199,7 @@ static int load_stems(struct render *r, const char *stems_dir, const char *sessi
 	if (!r->in || !r->gain || !r->offset)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->n && !rc; i++) {
-		rc = stem_open(&r->in[i], stems_dir, session_real, r->list[i].file, r->err);
+		rc = stem_open(&r->in[i], stems_fd, r->list[i].file, r->err);
 		if (!rc && r->in[i].info.samplerate > r->rate && !r->plan->sample_rate)
 			r->rate = r->in[i].info.samplerate;
 		r_progress(r, (double)i + 1, (double)r->n);
@@ -204,7 +207,7 @@ static int load_stems(struct render *r, const char *stems_dir, const char *sessi
 			rc = r_cancelled(r);
 	}
 	if (!rc && r->plan->align == PLAN_ALIGN_AUTO)
-		rc = stem_open(ref, stems_dir, session_real, r->plan->reference, r->err);
+		rc = stem_open(ref, stems_fd, r->plan->reference, r->err);
 	return rc;
 }
 
@@ -275,25 +278,21 @@ static void track_gains(struct render *r)
 
 /* ---- the temp file ---- */
 
-static int open_tmp(struct render *r, const char *out_path)
+static int open_tmp(struct render *r, const struct mix_target *out)
 {
-	char dir[PATH_MAX], tmpl[PATH_MAX + 32];
-	const char *slash = strrchr(out_path, '/');
+	char tmp[UTIL_TEMP_NAME_MAX];
 
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - out_path) : 1,
-		 slash ? out_path : ".");
-	r->tmp_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	r->tmp_fd = openat(out->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (r->tmp_fd >= 0)
 		return 0;
 	/* no O_TMPFILE here: a named file, unlinked at once */
-	snprintf(tmpl, sizeof(tmpl), "%s/.mix.tmp.XXXXXX", dir);
-	r->tmp_fd = mkostemp(tmpl, O_CLOEXEC);
+	r->tmp_fd = util_temp_open_at(out->dirfd, "mix", tmp);
 	if (r->tmp_fd < 0) {
-		snprintf(r->err, AUDIO_ERR_MAX, "%s: cannot make a temp file: %s", dir,
-			 strerror(errno));
-		return -errno;
+		snprintf(r->err, AUDIO_ERR_MAX, "%s: cannot make a temp file beside it: %s",
+			 out->path, strerror(-r->tmp_fd));
+		return r->tmp_fd;
 	}
-	unlink(tmpl);
+	unlinkat(out->dirfd, tmp, 0);
 	return 0;
 }
 
@@ -615,7 +614,8 @@ static int master_search(struct render *r, float ceiling, struct master_plan *mp
 	return 0;
 }
 
-static int master_and_export(struct render *r, const char *out_path, struct mix_result *res)
+static int master_and_export(struct render *r, const struct mix_target *out,
+			     struct mix_result *res)
 {
 	double margin = LIMIT_MARGIN_DB;
 	float ceiling_target = (float)pow(10.0, r->plan->true_peak_dbtp / 20.0);
@@ -631,7 +631,7 @@ static int master_and_export(struct render *r, const char *out_path, struct mix_
 		if ((rc = master_search(r, ceiling, &mp)))
 			return rc;
 		r_stage(r, MIX_EXPORTING);
-		if ((rc = export_open(&ex, out_path, r->plan, r->rate, r->length, r->err)))
+		if ((rc = export_open(&ex, out, r->plan, r->rate, r->length, r->err)))
 			return rc;
 		rc = master_pass(r, pow(10.0, mp.gain_db / 20.0), mp.limit ? ceiling : 0, ex, &po);
 		if (rc) {
@@ -674,20 +674,14 @@ static void render_free(struct render *r, struct stem *ref)
 		close(r->tmp_fd);
 }
 
-static int render_run(struct render *r, const char *stems_dir, const char *out_path,
+static int render_run(struct render *r, int stems_fd, const struct mix_target *out,
 		      struct stem *ref, struct mix_result *res)
 {
-	char session[PATH_MAX + 8], session_real[PATH_MAX];
 	ebur128_state *meter = NULL;
 	int rc;
 
-	snprintf(session, sizeof(session), "%s/..", stems_dir);
-	if (!realpath(session, session_real)) {
-		snprintf(r->err, AUDIO_ERR_MAX, "%s: %s", stems_dir, strerror(errno));
-		return -EINVAL;
-	}
 	r_stage(r, MIX_LOADING);
-	if ((rc = load_stems(r, stems_dir, session_real, ref)))
+	if ((rc = load_stems(r, stems_fd, ref)))
 		return rc;
 	r_stage(r, MIX_ALIGNING);
 	if ((rc = align_stems(r, ref)))
@@ -698,7 +692,7 @@ static int render_run(struct render *r, const char *stems_dir, const char *out_p
 		snprintf(r->err, AUDIO_ERR_MAX, "every stem is empty: nothing to mix");
 		return -EINVAL;
 	}
-	if ((rc = open_tmp(r, out_path)))
+	if ((rc = open_tmp(r, out)))
 		return rc;
 	r_progress(r, 1, 1);
 	r_stage(r, MIX_MIXING);
@@ -712,7 +706,7 @@ static int render_run(struct render *r, const char *stems_dir, const char *out_p
 		return rc;
 	r_log(r, "mixed %zu stems: %.2f s at %d Hz, %.2f LUFS, true peak %.2f dBTP", r->n,
 	      (double)r->length / r->rate, r->rate, r->l0, db(r->peak_max));
-	if ((rc = master_and_export(r, out_path, res)))
+	if ((rc = master_and_export(r, out, res)))
 		return rc;
 	res->duration_s = (double)r->length / r->rate;
 	res->sample_rate = r->rate;
@@ -724,7 +718,7 @@ static int render_run(struct render *r, const char *stems_dir, const char *out_p
 	return 0;
 }
 
-int mix_render(const struct plan *plan, const char *stems_dir, const char *out_path,
+int mix_render(const struct plan *plan, int stems_fd, const struct mix_target *out,
 	       const struct mix_callbacks *cb, struct mix_result *res,
 	       char *err, size_t errlen)
 {
@@ -736,7 +730,7 @@ int mix_render(const struct plan *plan, const char *stems_dir, const char *out_p
 
 	memset(res, 0, sizeof(*res));
 	FPU_FAST_ENTER();
-	rc = render_run(&r, stems_dir, out_path, &ref, res);
+	rc = render_run(&r, stems_fd, out, &ref, res);
 	FPU_FAST_LEAVE();
 	render_free(&r, &ref);
 	if (rc) {

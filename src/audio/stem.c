@@ -4,12 +4,14 @@
  * an exact output length of round(frames * out / in).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "audio_impl.h"
 
@@ -36,46 +38,44 @@ static bool stem_log_says_truncated(SNDFILE *sf)
 	return false;
 }
 
-static int stem_resolve(struct stem *s, const char *stems_dir, const char *session_real,
-			const char *name, char *err)
+/* The stem's file, opened beneath stems/ with no symlink followed: the
+ * daemon reads as root, the folder is the user's. */
+static int stem_file(int stems_fd, const char *name, char *err)
 {
-	char path[PATH_MAX + 300], real[PATH_MAX];
-	size_t n = strlen(session_real);
 	struct stat st;
+	int fd = util_open_beneath(stems_fd, name, O_RDONLY | O_NONBLOCK, 0);
 
-	snprintf(path, sizeof(path), "%s/%s", stems_dir, name);
-	if (!realpath(path, real)) {
-		int rc = -errno;
-
-		stem_err(err, name, errno == ENOENT ? "no such stem" : strerror(errno));
-		return rc == -ENOENT ? -EINVAL : rc;
+	if (fd < 0) {
+		stem_err(err, name, fd == -ENOENT ? "no such stem"
+				    : fd == -ELOOP || fd == -EXDEV
+					? "a symlink; stems must be files in stems/, refused"
+					: strerror(-fd));
+		return fd == -ENOENT || fd == -ELOOP || fd == -EXDEV ? -EINVAL : fd;
 	}
-	if (strncmp(real, session_real, n) != 0 || real[n] != '/') {
-		stem_err(err, name, "resolves outside the session; refused");
-		return -EINVAL;
-	}
-	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		stem_err(err, name, "not a regular file");
+		close(fd);
 		return -EINVAL;
 	}
-	snprintf(s->path, sizeof(s->path), "%s", real);
-	return 0;
+	return fd;
 }
 
-int stem_open(struct stem *s, const char *stems_dir, const char *session_real,
-	      const char *name, char *err)
+int stem_open(struct stem *s, int stems_fd, const char *name, char *err)
 {
 	char what[200];
-	int rc;
+	int fd;
 
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	if ((rc = stem_resolve(s, stems_dir, session_real, name, err)))
-		return rc;
-	s->sf = sf_open(s->path, SFM_READ, &s->info);
+	if ((fd = stem_file(stems_fd, name, err)) < 0)
+		return fd;
+	s->fd = fd;
+	s->has_fd = true;
+	s->sf = sf_open_fd(fd, SFM_READ, &s->info, SF_FALSE);
 	if (!s->sf) {
 		snprintf(what, sizeof(what), "not readable audio (%s)", sf_strerror(NULL));
 		stem_err(err, name, what);
+		stem_close(s);
 		return -EINVAL;
 	}
 	/* a rate this low is a broken header or a trick: 4.8 KB "at 8 Hz" is
@@ -202,7 +202,10 @@ void stem_close(struct stem *s)
 		soxr_delete(s->rs);
 	if (s->sf)
 		sf_close(s->sf);
+	if (s->has_fd)
+		close(s->fd);
 	free(s->in_buf);
+	s->has_fd = false;
 	s->rs = NULL;
 	s->sf = NULL;
 	s->in_buf = NULL;

@@ -376,7 +376,7 @@ struct load_ctx {
 	size_t n_active, cap_active;
 };
 
-static void leftover_add(struct core *c, const char *path, util_ms expiry)
+static void leftover_add(struct core *c, enum store_root root, const char *rel, util_ms expiry)
 {
 	struct core_leftover *v;
 
@@ -388,8 +388,9 @@ static void leftover_add(struct core *c, const char *path, util_ms expiry)
 		c->leftover = v;
 		c->cap_leftover = cap;
 	}
-	if (!(c->leftover[c->n_leftover].path = strdup(path)))
+	if (!(c->leftover[c->n_leftover].rel = strdup(rel)))
 		return;
+	c->leftover[c->n_leftover].root = root;
 	c->leftover[c->n_leftover++].expiry = expiry;
 }
 
@@ -405,34 +406,35 @@ static util_ms ttl_max(const struct core *c)
  * last written). */
 static void leftover_job_files(struct core *c, const char *sid, const char *jid, util_ms expiry)
 {
-	char path[STORE_PATH_MAX];
+	char rel[STORE_PATH_MAX];
 	util_ms mtime;
 
-	if (!store_output_path(&c->store, sid, jid, path) && !store_file_mtime(path, &mtime)) {
+	if (!store_output_rel(sid, jid, rel) &&
+	    !store_file_mtime(&c->store, STORE_OUTPUTS, rel, &mtime)) {
 		if (mtime + ttl_max(c) > expiry)
 			expiry = mtime + ttl_max(c);
-		leftover_add(c, path, expiry);
+		leftover_add(c, STORE_OUTPUTS, rel, expiry);
 	}
-	if (!store_index_path(&c->store, jid, path) && !store_file_mtime(path, &mtime))
-		leftover_add(c, path, expiry);
+	if (!store_index_rel(jid, rel) && !store_file_mtime(&c->store, STORE_MEDIA, rel, &mtime))
+		leftover_add(c, STORE_MEDIA, rel, expiry);
 }
 
 static bool leftover_has_jid(const struct core *c, const char *jid)
 {
 	for (size_t i = 0; i < c->n_leftover; i++)
-		if (strstr(c->leftover[i].path, jid))
+		if (strstr(c->leftover[i].rel, jid))
 			return true;
 	return false;
 }
 
-static void load_on_corrupt(void *ctx, const char *sid, const char *jid, const char *path,
+static void load_on_corrupt(void *ctx, const char *sid, const char *jid, const char *rel,
 			    util_ms mtime, const char *why)
 {
 	struct load_ctx *l = ctx;
 	util_ms expiry = mtime + l->c->cfg.ttls.failed;
 
 	(void)why;
-	leftover_add(l->c, path, expiry);
+	leftover_add(l->c, STORE_MEDIA, rel, expiry);
 	if (jid)
 		leftover_job_files(l->c, sid, jid, expiry);
 }
@@ -519,20 +521,22 @@ static void recover_job(struct core *c, struct cjob *cj, util_ms now)
  * drop was never acknowledged), or a record deleted behind our back. */
 static void index_orphan(struct core *c, const char *jid, util_ms now)
 {
-	char sid[JOB_SESSION_MAX + 1], path[STORE_PATH_MAX], out[STORE_PATH_MAX];
+	char sid[JOB_SESSION_MAX + 1], rel[STORE_PATH_MAX];
 	util_ms mtime;
+	int rc;
 
 	if (leftover_has_jid(c, jid))
 		return; /* its record is unreadable: they go together */
-	if (store_index_path(&c->store, jid, path))
-		return;
-	if (!store_index_session(&c->store, jid, sid) &&
-	    !store_output_path(&c->store, sid, jid, out) && !store_file_mtime(out, &mtime)) {
+	if (!store_index_session(&c->store, jid, sid) && !store_output_rel(sid, jid, rel) &&
+	    !store_file_mtime(&c->store, STORE_OUTPUTS, rel, &mtime)) {
 		log_warn("job %s: its record is gone; its output and index go once expired", jid);
 		leftover_job_files(c, sid, jid, now);
 		return;
 	}
-	if (unlink(path) == 0)
+	if (!store_index_rel(jid, rel) && (rc = store_file_unlink(&c->store, STORE_MEDIA, rel)))
+		log_error("job %s: its index file has no record and cannot be removed: %s", jid,
+			  strerror(-rc));
+	else
 		log_info("job %s: removed its index file, which had no record (an "
 			 "unacknowledged drop)", jid);
 }
@@ -705,7 +709,7 @@ void core_close(struct core *c)
 	hmap_free(&c->jobs);
 	hmap_free(&c->sessions);
 	for (size_t i = 0; i < c->n_leftover; i++)
-		free(c->leftover[i].path);
+		free(c->leftover[i].rel);
 	free(c->leftover);
 	free(c->stranded);
 	store_close(&c->store);
@@ -722,19 +726,21 @@ static void cleanup_leftovers(struct core *c, util_ms now)
 {
 	for (size_t i = 0; i < c->n_leftover;) {
 		struct core_leftover *k = &c->leftover[i];
+		const char *root = k->root == STORE_MEDIA ? c->store.media : c->store.outputs;
+		int rc;
 
 		if (!cleanup_is_expired(k->expiry, now)) {
 			i++;
 			continue;
 		}
-		if (unlink(k->path) < 0 && errno != ENOENT) {
-			log_error("%s: cannot delete: %s", k->path, strerror(errno));
+		if ((rc = store_file_unlink(&c->store, k->root, k->rel))) {
+			log_error("%s/%s: cannot delete: %s", root, k->rel, strerror(-rc));
 			k->expiry = now + CLEANUP_RETRY_MS;
 			i++;
 			continue;
 		}
-		log_info("deleted %s (left by a record unreadable or gone; expired)", k->path);
-		free(k->path);
+		log_info("deleted %s/%s (left by a record unreadable or gone; expired)", root, k->rel);
+		free(k->rel);
 		*k = c->leftover[--c->n_leftover];
 	}
 }

@@ -51,7 +51,8 @@ struct csession {
 /* A file left by a record that is unreadable or gone (the moved-aside
  * record itself, its index file, its output), deleted once @expiry passes. */
 struct core_leftover {
-	char *path;
+	enum store_root root;
+	char *rel;		/* owned: its name beneath @root */
 	util_ms expiry;
 };
 

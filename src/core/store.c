@@ -1,4 +1,6 @@
-/* store.c - see store.h. */
+/* store.c - see store.h. Every file under MEDIA_DIR and the outputs folder
+ * is reached from their descriptors, through folders opened with no
+ * symlink at any level, and then by name within them (the *at calls). */
 #include "mixfs/store.h"
 
 #include <dirent.h>
@@ -11,6 +13,8 @@
 #include <unistd.h>
 
 #include "mixfs/log.h"
+
+/* ---- names ---- */
 
 int store_session_path(const struct store *s, const char *sid, char *out)
 {
@@ -42,20 +46,95 @@ int store_final_mix_path(const struct store *s, const char *sid, char *out)
 	return util_fmt(out, STORE_PATH_MAX, "%s/%s/final_mix.wav", s->outputs, sid);
 }
 
+int store_index_rel(const char *jid, char *out)
+{
+	return util_fmt(out, STORE_PATH_MAX, "jobs_index/%s.json", jid);
+}
+
+int store_output_rel(const char *sid, const char *jid, char *out)
+{
+	return util_fmt(out, STORE_PATH_MAX, "%s/jobs/%s.wav", sid, jid);
+}
+
+/* ---- folders ---- */
+
+static int root_fd(const struct store *s, enum store_root root)
+{
+	return root == STORE_OUTPUTS ? s->outputs_fd : s->media_fd;
+}
+
+/* The folder @rel beneath @root ("" for the root itself: a new fd). */
+static int dir_open(const struct store *s, enum store_root root, const char *rel)
+{
+	int fd;
+
+	if (!rel[0]) {
+		fd = fcntl(root_fd(s, root), F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	return util_open_beneath(root_fd(s, root), rel, O_RDONLY | O_DIRECTORY, 0);
+}
+
+static int dir_openf(const struct store *s, enum store_root root, const char *fmt,
+		     const char *a, const char *b)
+{
+	char rel[STORE_PATH_MAX];
+
+	if (util_fmt(rel, sizeof(rel), fmt, a, b))
+		return -ENAMETOOLONG;
+	return dir_open(s, root, rel);
+}
+
+int store_stems_dirfd(const struct store *s, const char *sid)
+{
+	if (!util_valid_session_id(sid))
+		return -ENOENT;
+	return dir_openf(s, STORE_MEDIA, "%s/%s", sid, "stems");
+}
+
+int store_output_dirfd(const struct store *s, const char *sid, bool jobs)
+{
+	if (!util_valid_session_id(sid))
+		return -ENOENT;
+	return jobs ? dir_openf(s, STORE_OUTPUTS, "%s/%s", sid, "jobs")
+		    : dir_openf(s, STORE_OUTPUTS, "%s%s", sid, "");
+}
+
+/* mkdir @name in @dirfd; an existing folder is fine, anything else there
+ * (a symlink, a file) is not. */
+static int mkdir_at(int dirfd, const char *name, unsigned mode)
+{
+	struct stat st;
+
+	if (mkdirat(dirfd, name, mode) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int unlink_at(int dirfd, const char *name)
+{
+	return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* ---- open and close ---- */
+
 /* The lock is an open-file-description lock, so even a second open in the
  * same process conflicts; the holder's pid is the file's content. */
 static int store_lock(struct store *s, char *err, size_t errlen)
 {
-	char path[STORE_PATH_MAX], pid[32] = "";
+	char pid[32] = "";
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	int fd, n;
 
-	if (util_fmt(path, sizeof(path), "%s/.mixfs.lock", s->media))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = openat(s->media_fd, ".mixfs.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		n = -errno;
-		snprintf(err, errlen, "%s: cannot open lock: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s/.mixfs.lock: cannot open lock: %s", s->media,
+			 strerror(errno));
 		return n;
 	}
 	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
@@ -69,24 +148,16 @@ static int store_lock(struct store *s, char *err, size_t errlen)
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-		log_warn("%s: cannot record our pid: %s", path, strerror(errno));
+		log_warn("%s/.mixfs.lock: cannot record our pid: %s", s->media, strerror(errno));
 	s->lock_fd = fd;
 	return 0;
 }
 
-int store_open(struct store *s, const char *media, const char *outputs,
-	       char *err, size_t errlen)
+static int open_media(struct store *s, const char *media, char *err, size_t errlen)
 {
-	char path[STORE_PATH_MAX];
 	struct stat st;
 	int rc;
 
-	s->lock_fd = -1;
-	if (util_fmt(s->media, sizeof(s->media), "%s", media) ||
-	    util_fmt(s->outputs, sizeof(s->outputs), "%s", outputs)) {
-		snprintf(err, errlen, "path too long");
-		return -ENAMETOOLONG;
-	}
 	if (stat(media, &st) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "MEDIA_DIR %s: %s", media, strerror(errno));
@@ -101,12 +172,35 @@ int store_open(struct store *s, const char *media, const char *outputs,
 		snprintf(err, errlen, "MEDIA_DIR %s is not writable: %s", media, strerror(errno));
 		return rc;
 	}
-	rc = store_lock(s, err, errlen);
-	if (rc)
+	if ((s->media_fd = open(media, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "MEDIA_DIR %s: %s", media, strerror(errno));
 		return rc;
-	if ((rc = util_fmt(path, sizeof(path), "%s/jobs_index", media)) ||
-	    (rc = util_mkdir_p(path, 0755)) || (rc = util_mkdir_p(outputs, 0755))) {
-		snprintf(err, errlen, "cannot make %s or %s: %s", path, outputs, strerror(-rc));
+	}
+	return 0;
+}
+
+int store_open(struct store *s, const char *media, const char *outputs,
+	       char *err, size_t errlen)
+{
+	int rc;
+
+	s->lock_fd = s->media_fd = s->outputs_fd = -1;
+	if (util_fmt(s->media, sizeof(s->media), "%s", media) ||
+	    util_fmt(s->outputs, sizeof(s->outputs), "%s", outputs)) {
+		snprintf(err, errlen, "path too long");
+		return -ENAMETOOLONG;
+	}
+	if ((rc = open_media(s, media, err, errlen)) || (rc = store_lock(s, err, errlen))) {
+		store_close(s);
+		return rc;
+	}
+	/* the outputs folder is the administrator's: made as its path says */
+	if ((rc = mkdir_at(s->media_fd, "jobs_index", 0755)) || (rc = util_mkdir_p(outputs, 0755)) ||
+	    (s->outputs_fd = open(outputs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = rc ? rc : -errno;
+		snprintf(err, errlen, "cannot make %s/jobs_index or %s: %s", media, outputs,
+			 strerror(-rc));
 		store_close(s);
 		return rc;
 	}
@@ -117,69 +211,106 @@ void store_close(struct store *s)
 {
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-	s->lock_fd = -1;
+	if (s->media_fd >= 0)
+		close(s->media_fd);
+	if (s->outputs_fd >= 0)
+		close(s->outputs_fd);
+	s->lock_fd = s->media_fd = s->outputs_fd = -1;
+}
+
+/* ---- records and the index ---- */
+
+/* Write @text as @name in the folder @rel beneath MEDIA_DIR. */
+static int write_in(const struct store *s, const char *rel, const char *name, const char *text)
+{
+	int dfd = dir_open(s, STORE_MEDIA, rel), rc;
+
+	if (dfd < 0)
+		return dfd;
+	rc = util_write_atomic_at(dfd, name, text, strlen(text), 0644);
+	close(dfd);
+	return rc;
 }
 
 int store_write_record(const struct store *s, const struct job *j)
 {
-	char path[STORE_PATH_MAX];
+	char rel[STORE_PATH_MAX], name[JOB_ID_LEN + 8];
 	char *text;
 	int rc;
 
-	if ((rc = store_record_path(s, j->session, j->id, path)))
-		return rc;
+	if (util_fmt(rel, sizeof(rel), "%s/jobs", j->session) ||
+	    util_fmt(name, sizeof(name), "%s.json", j->id))
+		return -ENAMETOOLONG;
 	if (!(text = job_to_json(j)))
 		return -ENOMEM;
-	rc = util_write_atomic(path, text, strlen(text), 0644);
+	rc = write_in(s, rel, name, text);
 	free(text);
 	return rc;
 }
 
-static int unlink_missing_ok(const char *path);
-
 int store_write_index(const struct store *s, const struct job *j)
 {
-	char path[STORE_PATH_MAX], text[256];
-	int rc;
+	char name[JOB_ID_LEN + 8], text[256];
 
-	if ((rc = store_index_path(s, j->id, path)))
-		return rc;
+	snprintf(name, sizeof(name), "%s.json", j->id);
 	snprintf(text, sizeof(text), "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n",
 		 j->id, j->session);
-	return util_write_atomic(path, text, strlen(text), 0644);
+	return write_in(s, "jobs_index", name, text);
+}
+
+/* Remove a job's record and index file, after a failed submit. */
+static void unwrite_job(const struct store *s, const struct job *j, int why)
+{
+	char name[JOB_ID_LEN + 8];
+	int jobs = dir_openf(s, STORE_MEDIA, "%s/%s", j->session, "jobs");
+	int index = dir_open(s, STORE_MEDIA, "jobs_index");
+	int rc = 0;
+
+	snprintf(name, sizeof(name), "%s.json", j->id);
+	if (jobs >= 0)
+		rc = unlink_at(jobs, name) || fsync(jobs) < 0;
+	if (index >= 0)
+		rc |= unlink_at(index, name) || fsync(index) < 0;
+	if (rc || (index < 0 && index != -ENOENT))
+		log_error("job %s: its record could not be written (%s), nor its files "
+			  "removed; the next mount decides", j->id, strerror(-why));
+	if (jobs >= 0)
+		close(jobs);
+	if (index >= 0)
+		close(index);
 }
 
 int store_write_job(const struct store *s, const struct job *j)
 {
-	char path[STORE_PATH_MAX], index[STORE_PATH_MAX];
-	int rc;
+	int sfd, rc;
 
 	/* a session uploaded by other means may have stems/ and no jobs/ yet */
-	if ((rc = util_fmt(path, sizeof(path), "%s/%s/jobs", s->media, j->session)) ||
-	    (rc = util_mkdir_p(path, 0755)) || (rc = store_index_path(s, j->id, index)) ||
-	    (rc = store_record_path(s, j->session, j->id, path)))
+	if ((sfd = dir_open(s, STORE_MEDIA, j->session)) < 0)
+		return sfd;
+	rc = mkdir_at(sfd, "jobs", 0755);
+	close(sfd);
+	if (rc || (rc = store_write_index(s, j)))
 		return rc;
-	if ((rc = store_write_index(s, j)))
-		return rc;
-	if ((rc = store_write_record(s, j)) == 0)
-		return 0;
-	/* the rename may have happened before a later sync failed */
-	if (unlink_missing_ok(path) | unlink_missing_ok(index))
-		log_error("job %s: its record could not be written (%s), nor its files "
-			  "removed; the next mount decides", j->id, strerror(-rc));
+	/* the record's rename is the commit point; it may have happened
+	 * before a later sync failed */
+	if ((rc = store_write_record(s, j)))
+		unwrite_job(s, j, rc);
 	return rc;
 }
 
 int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *jid), void *ctx)
 {
-	char path[STORE_PATH_MAX], jid[JOB_ID_LEN + 1];
+	char jid[JOB_ID_LEN + 1];
 	struct dirent *e;
+	int fd = dir_open(s, STORE_MEDIA, "jobs_index");
 	DIR *d;
 
-	if (util_fmt(path, sizeof(path), "%s/jobs_index", s->media))
-		return -ENAMETOOLONG;
-	if (!(d = opendir(path)))
+	if (fd < 0)
+		return fd;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
 		return -errno;
+	}
 	while ((e = readdir(d))) {
 		if (strlen(e->d_name) != JOB_ID_LEN + 5 || strcmp(e->d_name + JOB_ID_LEN, ".json"))
 			continue;
@@ -194,12 +325,17 @@ int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *ji
 
 int store_index_session(const struct store *s, const char *jid, char sid[JOB_SESSION_MAX + 1])
 {
-	char path[STORE_PATH_MAX], *text = NULL, *p, *q;
+	char name[JOB_ID_LEN + 8], *text = NULL, *p, *q;
+	int dfd = dir_open(s, STORE_MEDIA, "jobs_index");
 	size_t len;
 	int rc;
 
-	if ((rc = store_index_path(s, jid, path)) ||
-	    (rc = util_read_file_alloc(path, 4096, &text, &len)))
+	if (dfd < 0)
+		return dfd;
+	snprintf(name, sizeof(name), "%s.json", jid);
+	rc = util_read_file_at(dfd, name, 4096, &text, &len);
+	close(dfd);
+	if (rc)
 		return rc;
 	rc = -EINVAL;
 	if ((p = strstr(text, "\"session_id\"")) && (p = strchr(p + 12, '"')) &&
@@ -211,75 +347,133 @@ int store_index_session(const struct store *s, const char *jid, char sid[JOB_SES
 	return rc;
 }
 
-int store_file_mtime(const char *path, util_ms *out)
-{
-	struct stat st;
+/* ---- files left behind ---- */
 
-	if (lstat(path, &st) < 0)
-		return -errno;
-	*out = (util_ms)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-	return 0;
+/* The folder holding @rel, opened, and its last name in *@base. */
+static int parent_open(const struct store *s, enum store_root root, const char *rel,
+		       char dir[STORE_PATH_MAX], const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+
+	if (util_fmt(dir, STORE_PATH_MAX, "%.*s", slash ? (int)(slash - rel) : 0, rel))
+		return -ENAMETOOLONG;
+	*base = slash ? slash + 1 : rel;
+	return dir_open(s, root, dir);
 }
 
-static int unlink_missing_ok(const char *path)
+int store_file_mtime(const struct store *s, enum store_root root, const char *rel,
+		     util_ms *out)
 {
-	return unlink(path) < 0 && errno != ENOENT && errno != ENOTDIR ? -errno : 0;
+	char dir[STORE_PATH_MAX];
+	const char *base;
+	struct stat st;
+	int dfd = parent_open(s, root, rel, dir, &base), rc = 0;
+
+	if (dfd < 0)
+		return dfd;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	else
+		*out = (util_ms)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	close(dfd);
+	return rc;
+}
+
+int store_file_unlink(const struct store *s, enum store_root root, const char *rel)
+{
+	char dir[STORE_PATH_MAX];
+	const char *base;
+	int dfd = parent_open(s, root, rel, dir, &base), rc;
+
+	if (dfd < 0)
+		return dfd == -ENOENT ? 0 : dfd;
+	if (!(rc = unlink_at(dfd, base)) && fsync(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
+/* ---- deleting a job ---- */
+
+static bool same_bytes(int fa, int fb)
+{
+	char x[65536], y[65536];
+
+	for (;;) {
+		ssize_t nx = read(fa, x, sizeof(x)), ny = read(fb, y, sizeof(y));
+
+		if (nx < 0 || nx != ny || memcmp(x, y, (size_t)nx) != 0)
+			return false;
+		if (nx == 0)
+			return true;
+	}
 }
 
 /* The session's final_mix.wav is this job's output when it is the same
  * inode (how it is published) or, from an older writer, identical bytes. */
-static int final_is_output(const char *final, const char *output)
+static bool final_is_output(int sess_out, int jobs_out, const char *out_name)
 {
 	struct stat a, b;
-	FILE *fa, *fb;
-	int same = 1;
+	int fa, fb;
+	bool same;
 
-	if (stat(final, &a) < 0 || stat(output, &b) < 0)
-		return 0;
+	if (fstatat(sess_out, "final_mix.wav", &a, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fstatat(jobs_out, out_name, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(a.st_mode) || !S_ISREG(b.st_mode))
+		return false;
 	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-		return 1;
+		return true;
 	if (a.st_size != b.st_size)
-		return 0;
-	fa = fopen(final, "rb");
-	fb = fopen(output, "rb");
-	while (fa && fb && same) {
-		char x[65536], y[65536];
-		size_t nx = fread(x, 1, sizeof(x), fa), ny = fread(y, 1, sizeof(y), fb);
-
-		same = nx == ny && memcmp(x, y, nx) == 0;
-		if (nx == 0)
-			break;
-	}
-	if (!fa || !fb)
-		same = 0;
-	if (fa)
-		fclose(fa);
-	if (fb)
-		fclose(fb);
+		return false;
+	fa = openat(sess_out, "final_mix.wav", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fb = openat(jobs_out, out_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	same = fa >= 0 && fb >= 0 && same_bytes(fa, fb);
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
 	return same;
+}
+
+/* The job's outputs: the session's final_mix.wav when it is this job's,
+ * then the job's own mix, named by its id, which only this job ever
+ * writes (a failed job may have left one). */
+static int delete_outputs(const struct store *s, const struct job *j, int with_output)
+{
+	char out[JOB_ID_LEN + 8];
+	int sess_out = store_output_dirfd(s, j->session, false), jobs_out = -1, rc = 0;
+
+	if (sess_out == -ENOENT)
+		return 0;
+	if (sess_out < 0)
+		return sess_out;
+	snprintf(out, sizeof(out), "%s.wav", j->id);
+	jobs_out = store_output_dirfd(s, j->session, true);
+	if (jobs_out < 0 && jobs_out != -ENOENT)
+		rc = jobs_out;
+	if (!rc && jobs_out >= 0 && with_output && final_is_output(sess_out, jobs_out, out))
+		rc = unlink_at(sess_out, "final_mix.wav");
+	if (!rc && jobs_out >= 0)
+		rc = unlink_at(jobs_out, out);
+	if (jobs_out >= 0)
+		close(jobs_out);
+	close(sess_out);
+	return rc;
 }
 
 int store_delete_job(const struct store *s, const struct job *j, int with_output)
 {
-	char out[STORE_PATH_MAX], final[STORE_PATH_MAX], path[STORE_PATH_MAX];
+	char rel[STORE_PATH_MAX];
 	int rc;
 
-	if ((rc = store_output_path(s, j->session, j->id, out)) ||
-	    (rc = store_final_mix_path(s, j->session, final)))
+	if ((rc = delete_outputs(s, j, with_output)) ||
+	    (rc = store_index_rel(j->id, rel)) || (rc = store_file_unlink(s, STORE_MEDIA, rel)) ||
+	    (rc = util_fmt(rel, sizeof(rel), "%s/jobs/%s.json", j->session, j->id)))
 		return rc;
-	if (with_output && final_is_output(final, out) && (rc = unlink_missing_ok(final)))
-		return rc;
-	/* the job's own mix, named by its id: only this job ever writes it (a
-	 * failed job may have left one behind) */
-	if ((rc = unlink_missing_ok(out)))
-		return rc;
-	if ((rc = store_index_path(s, j->id, path)) || (rc = unlink_missing_ok(path)))
-		return rc;
-	if ((rc = store_record_path(s, j->session, j->id, path)) ||
-	    (rc = unlink_missing_ok(path)))
-		return rc;
-	return util_fsync_parent(path);
+	return store_file_unlink(s, STORE_MEDIA, rel);
 }
+
+/* ---- loading ---- */
 
 static int is_temp_name(const char *name)
 {
@@ -293,22 +487,22 @@ static int has_suffix(const char *name, const char *suffix)
 	return n > k && strcmp(name + n - k, suffix) == 0;
 }
 
-/* Remove temp files a crash left in @dir (never anything else). */
-static void sweep_temps(const char *dir)
+/* Remove temp files a crash left in the folder @rel beneath @root. */
+static void sweep_temps(const struct store *s, enum store_root root, const char *rel)
 {
-	DIR *d = opendir(dir);
+	int fd = dir_open(s, root, rel);
 	struct dirent *e;
-	char path[STORE_PATH_MAX];
+	DIR *d;
 
-	if (!d)
+	if (fd < 0)
 		return;
-	while ((e = readdir(d))) {
-		if (!is_temp_name(e->d_name) ||
-		    util_fmt(path, sizeof(path), "%s/%s", dir, e->d_name))
-			continue;
-		if (unlink(path) == 0)
-			log_info("removed %s, left by an interrupted write", path);
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return;
 	}
+	while ((e = readdir(d)))
+		if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
+			log_info("removed %s/%s, left by an interrupted write", rel, e->d_name);
 	closedir(d);
 }
 
@@ -322,37 +516,48 @@ static const char *name_jid(const char *name, char jid[JOB_ID_LEN + 1])
 	return job_id_valid(jid) ? jid : NULL;
 }
 
-static void load_corrupt(const struct store_visitor *v, const char *sid, const char *name,
-			 const char *path, const char *why)
+static void corrupt_found(const struct store_visitor *v, int dfd, const char *sid,
+			  const char *name, const char *why)
 {
-	char jid[JOB_ID_LEN + 1];
-	char aside[STORE_PATH_MAX];
+	char jid[JOB_ID_LEN + 1], rel[STORE_PATH_MAX];
 	struct stat st;
 
-	if (util_fmt(aside, sizeof(aside), "%s.corrupt", path) || rename(path, aside) < 0) {
-		log_error("%s: unreadable record (%s) and cannot move it aside: %s",
-			  path, why, strerror(errno));
-		return;
-	}
-	log_error("%s: unreadable record (%s); moved to %s", path, why, aside);
-	if (stat(aside, &st) == 0)
-		v->corrupt(v->ctx, sid, name_jid(name, jid), aside, (util_ms)st.st_mtime * 1000, why);
+	if (!util_fmt(rel, sizeof(rel), "%s/jobs/%s", sid, name) &&
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		v->corrupt(v->ctx, sid, name_jid(name, jid), rel, (util_ms)st.st_mtime * 1000, why);
 }
 
-static void load_record(const struct store_visitor *v, const char *sid,
-			const char *dir, const char *name)
+static void load_corrupt(const struct store_visitor *v, int dfd, const char *sid,
+			 const char *name, const char *why)
 {
-	char path[STORE_PATH_MAX], err[256];
+	char aside[300];
+
+	if (util_fmt(aside, sizeof(aside), "%s.corrupt", name) ||
+	    renameat(dfd, name, dfd, aside) < 0) {
+		log_error("%s/%s/jobs/%s: unreadable record (%s) and cannot move it aside: %s",
+			  "MEDIA_DIR", sid, name, why, strerror(errno));
+		return;
+	}
+	log_error("%s/jobs/%s: unreadable record (%s); moved to %s", sid, name, why, aside);
+	corrupt_found(v, dfd, sid, aside, why);
+}
+
+static void load_record(const struct store_visitor *v, int dfd, const char *sid,
+			const char *name)
+{
+	char err[256];
 	char *text = NULL;
 	size_t len;
 	struct job j;
 	int rc;
 
-	if (util_fmt(path, sizeof(path), "%s/%s", dir, name))
+	rc = util_read_file_at(dfd, name, JOB_JSON_MAX, &text, &len);
+	if (rc == -ELOOP || rc == -EINVAL) {
+		load_corrupt(v, dfd, sid, name, rc == -ELOOP ? "a symlink" : "not a regular file");
 		return;
-	rc = util_read_file_alloc(path, JOB_JSON_MAX, &text, &len);
+	}
 	if (rc) {
-		log_error("%s: cannot read: %s", path, strerror(-rc));
+		log_error("%s/jobs/%s: cannot read: %s", sid, name, strerror(-rc));
 		return;
 	}
 	rc = job_from_json(text, &j, err, sizeof(err));
@@ -364,7 +569,7 @@ static void load_record(const struct store_visitor *v, const char *sid,
 		rc = -EINVAL;
 	}
 	if (rc) {
-		load_corrupt(v, sid, name, path, err);
+		load_corrupt(v, dfd, sid, name, err);
 		return;
 	}
 	v->record(v->ctx, &j);
@@ -372,117 +577,151 @@ static void load_record(const struct store_visitor *v, const char *sid,
 
 static void load_session(const struct store *s, const struct store_visitor *v, const char *sid)
 {
-	char dir[STORE_PATH_MAX], path[STORE_PATH_MAX], jid[JOB_ID_LEN + 1];
+	char rel[STORE_PATH_MAX];
 	struct dirent *e;
-	struct stat st;
+	int fd;
 	DIR *d;
 
-	if (util_fmt(dir, sizeof(dir), "%s/%s/jobs", s->media, sid) || !(d = opendir(dir)))
+	if ((fd = dir_openf(s, STORE_MEDIA, "%s/%s", sid, "jobs")) < 0) {
+		if (fd != -ENOENT)
+			log_error("%s/%s/jobs: not loaded: %s", s->media, sid,
+				  fd == -ELOOP || fd == -EXDEV ? "a symlink is in the way"
+							       : strerror(-fd));
 		return;
+	}
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return;
+	}
 	while ((e = readdir(d))) {
-		if (is_temp_name(e->d_name) &&
-		    !util_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) && unlink(path) == 0)
-			log_info("removed %s, left by an interrupted write", path);
+		if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
+			log_info("removed %s/jobs/%s, left by an interrupted write", sid, e->d_name);
 		else if (e->d_name[0] != '.' && has_suffix(e->d_name, ".json"))
-			load_record(v, sid, dir, e->d_name);
-		else if (has_suffix(e->d_name, ".json.corrupt") &&
-			 !util_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) &&
-			 stat(path, &st) == 0)
-			v->corrupt(v->ctx, sid, name_jid(e->d_name, jid), path,
-				   (util_ms)st.st_mtime * 1000, "found at start");
+			load_record(v, fd, sid, e->d_name);
+		else if (has_suffix(e->d_name, ".json.corrupt"))
+			corrupt_found(v, fd, sid, e->d_name, "found at start");
 	}
 	closedir(d);
-	if (!util_fmt(dir, sizeof(dir), "%s/%s/jobs", s->outputs, sid))
-		sweep_temps(dir);
-	if (!util_fmt(dir, sizeof(dir), "%s/%s", s->outputs, sid))
-		sweep_temps(dir);
+	if (!util_fmt(rel, sizeof(rel), "%s/jobs", sid))
+		sweep_temps(s, STORE_OUTPUTS, rel);
+	sweep_temps(s, STORE_OUTPUTS, sid);
 }
 
 int store_load(const struct store *s, const struct store_visitor *v)
 {
-	char path[STORE_PATH_MAX];
-	DIR *d = opendir(s->media);
+	int fd = dir_open(s, STORE_MEDIA, "");
 	struct dirent *e;
+	DIR *d;
 
-	if (!d)
+	if (fd < 0)
+		return fd;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
 		return -errno;
+	}
 	while ((e = readdir(d)))
 		if (util_valid_session_id(e->d_name))
 			load_session(s, v, e->d_name);
 	closedir(d);
-	if (!util_fmt(path, sizeof(path), "%s/jobs_index", s->media))
-		sweep_temps(path);
+	sweep_temps(s, STORE_MEDIA, "jobs_index");
 	return 0;
 }
 
+/* ---- sessions ---- */
+
 int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_t gid)
 {
-	static const char *const subdirs[] = { "", "/stems", "/jobs" };
-	char path[STORE_PATH_MAX];
+	static const char *const subdirs[] = { "stems", "jobs" };
+	int sfd, rc = 0;
 
 	if (!util_valid_session_id(sid))
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(*subdirs); i++) {
-		if (util_fmt(path, sizeof(path), "%s/%s%s", s->media, sid, subdirs[i]))
-			return -ENAMETOOLONG;
-		if (mkdir(path, 0755) < 0 && (i == 0 || errno != EEXIST))
-			return -errno;
-		if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0)
-			return -errno;
+	if (mkdirat(s->media_fd, sid, 0755) < 0)
+		return -errno;
+	if ((sfd = dir_open(s, STORE_MEDIA, sid)) < 0)
+		return sfd;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(sfd, uid, gid) < 0)
+		rc = -errno;
+	for (size_t i = 0; !rc && i < sizeof(subdirs) / sizeof(*subdirs); i++) {
+		if ((rc = mkdir_at(sfd, subdirs[i], 0755)))
+			break;
+		if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+		    fchownat(sfd, subdirs[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -errno;
 	}
-	return util_fsync_parent(path);
+	if (!rc && (fsync(sfd) < 0 || fsync(s->media_fd) < 0))
+		rc = -errno;
+	close(sfd);
+	return rc;
+}
+
+int store_session_stat(const struct store *s, const char *sid, struct stat *out)
+{
+	if (!util_valid_session_id(sid))
+		return -ENOENT;
+	if (fstatat(s->media_fd, sid, out, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return S_ISDIR(out->st_mode) ? 0 : -ENOENT;
 }
 
 int store_session_owner(const struct store *s, const char *sid, uid_t *uid)
 {
-	char path[STORE_PATH_MAX];
 	struct stat st;
+	int rc = store_session_stat(s, sid, &st);
 
-	if (!util_valid_session_id(sid) || store_session_path(s, sid, path))
-		return -ENOENT;
-	if (stat(path, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOENT;
-	*uid = st.st_uid;
-	return 0;
+	if (!rc)
+		*uid = st.st_uid;
+	return rc;
+}
+
+/* ---- outputs ---- */
+
+int store_output_dir(const struct store *s, const char *sid)
+{
+	int sfd, rc;
+
+	if (!util_valid_session_id(sid))
+		return -EINVAL;
+	if ((rc = mkdir_at(s->outputs_fd, sid, 0755)))
+		return rc;
+	if ((sfd = dir_open(s, STORE_OUTPUTS, sid)) < 0)
+		return sfd;
+	rc = mkdir_at(sfd, "jobs", 0755);
+	close(sfd);
+	return rc;
 }
 
 int store_discard_output(const struct store *s, const char *sid, const char *jid)
 {
-	char path[STORE_PATH_MAX];
-	int rc;
+	char rel[STORE_PATH_MAX];
+	int rc = store_output_rel(sid, jid, rel);
 
-	if ((rc = store_output_path(s, sid, jid, path)))
-		return rc;
-	return unlink_missing_ok(path);
-}
-
-int store_output_dir(const struct store *s, const char *sid)
-{
-	char path[STORE_PATH_MAX];
-
-	if (util_fmt(path, sizeof(path), "%s/%s/jobs", s->outputs, sid))
-		return -ENAMETOOLONG;
-	return util_mkdir_p(path, 0755);
+	return rc ? rc : store_file_unlink(s, STORE_OUTPUTS, rel);
 }
 
 int store_publish_final(const struct store *s, const char *sid, const char *jid)
 {
-	char out[STORE_PATH_MAX], final[STORE_PATH_MAX], tmp[STORE_PATH_MAX];
-	int rc;
+	char out[JOB_ID_LEN + 8], tmp[JOB_ID_LEN + 32];
+	int sess_out = store_output_dirfd(s, sid, false), jobs_out, rc = 0;
 
-	if ((rc = store_output_path(s, sid, jid, out)) ||
-	    (rc = store_final_mix_path(s, sid, final)) ||
-	    (rc = util_fmt(tmp, sizeof(tmp), "%s/%s/.final_mix.tmp.%s", s->outputs, sid, jid)))
-		return rc;
-	unlink(tmp);
-	if (link(out, tmp) < 0)
-		return -errno;
-	if (rename(tmp, final) < 0) {
-		rc = -errno;
-		unlink(tmp);
-		return rc;
+	if (sess_out < 0)
+		return sess_out;
+	if ((jobs_out = store_output_dirfd(s, sid, true)) < 0) {
+		close(sess_out);
+		return jobs_out;
 	}
-	return util_fsync_parent(final);
+	snprintf(out, sizeof(out), "%s.wav", jid);
+	snprintf(tmp, sizeof(tmp), ".final_mix.tmp.%s", jid);
+	unlinkat(sess_out, tmp, 0);
+	if (linkat(jobs_out, out, sess_out, tmp, 0) < 0)
+		rc = -errno;
+	else if (renameat(sess_out, tmp, sess_out, "final_mix.wav") < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(sess_out, tmp, 0);
+	else if (fsync(sess_out) < 0)
+		rc = -errno;
+	close(jobs_out);
+	close(sess_out);
+	return rc;
 }

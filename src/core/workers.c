@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_impl.h"
 #include "mixfs/log.h"
@@ -238,11 +239,52 @@ static void run_failed(struct run *r, int rc, const char *err)
 	run_update(r, JOB_ERROR, err, err);
 }
 
+/* Where a job reads and writes: its session's stems/ and its outputs
+ * folder, both opened with no symlink on the way. */
+struct run_dirs {
+	int stems_fd;
+	int out_fd;
+	char out_name[JOB_ID_LEN + 8];
+	char out_path[STORE_PATH_MAX];
+};
+
+static int run_dirs_open(struct core *c, const struct job *j, struct run_dirs *d, char *err,
+			 size_t errlen)
+{
+	int rc;
+
+	d->stems_fd = d->out_fd = -1;
+	snprintf(d->out_name, sizeof(d->out_name), "%s.wav", j->id);
+	if ((rc = store_output_path(&c->store, j->session, j->id, d->out_path)))
+		return rc;
+	if ((d->stems_fd = store_stems_dirfd(&c->store, j->session)) < 0) {
+		rc = d->stems_fd;
+		snprintf(err, errlen, "stems/: %s", rc == -ELOOP || rc == -EXDEV
+			 ? "a symlink is in the way; refused" : strerror(-rc));
+		return rc == -ELOOP || rc == -EXDEV ? -EINVAL : rc;
+	}
+	if ((rc = store_output_dir(&c->store, j->session)) ||
+	    (rc = d->out_fd = store_output_dirfd(&c->store, j->session, true)) < 0) {
+		snprintf(err, errlen, "cannot prepare the outputs folder: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static void run_dirs_close(struct run_dirs *d)
+{
+	if (d->stems_fd >= 0)
+		close(d->stems_fd);
+	if (d->out_fd >= 0)
+		close(d->out_fd);
+}
+
 static void run_job(struct core *c, struct cjob *cj)
 {
 	struct run r = { .c = c, .cj = cj, .started = util_now_ms() };
 	struct mix_callbacks cb = { cb_stage, cb_progress, cb_cancelled, cb_log, &r };
-	char stems[STORE_PATH_MAX], out[STORE_PATH_MAX], err[512] = "";
+	struct run_dirs dirs = { -1, -1, "", "" };
+	char err[512] = "";
 	struct mix_result res;
 	struct plan plan;
 	char *text;
@@ -255,12 +297,12 @@ static void run_job(struct core *c, struct cjob *cj)
 	pthread_mutex_unlock(&c->lock);
 	rc = text ? request_parse(text, strlen(text), &plan, err) : -ENOMEM;
 	free(text);
-	if (!rc && ((rc = store_stems_path(&c->store, cj->rec.session, stems)) ||
-		    (rc = store_output_path(&c->store, cj->rec.session, cj->rec.id, out)) ||
-		    (rc = store_output_dir(&c->store, cj->rec.session))))
-		snprintf(err, sizeof(err), "cannot prepare the outputs folder: %s", strerror(-rc));
-	if (!rc)
-		rc = mix_render(&plan, stems, out, &cb, &res, err, sizeof(err));
+	if (!rc && !(rc = run_dirs_open(c, &cj->rec, &dirs, err, sizeof(err)))) {
+		struct mix_target out = { dirs.out_fd, dirs.out_name, dirs.out_path };
+
+		rc = mix_render(&plan, dirs.stems_fd, &out, &cb, &res, err, sizeof(err));
+	}
+	run_dirs_close(&dirs);
 	plan_clear(&plan);
 	if (!rc && r.write_rc) {
 		/* the mix got done, but a stage before it never reached the record */
@@ -270,7 +312,7 @@ static void run_job(struct core *c, struct cjob *cj)
 	if (rc)
 		run_failed(&r, rc, err[0] ? err : strerror(-rc));
 	else
-		run_complete(&r, out, &res);
+		run_complete(&r, dirs.out_path, &res);
 }
 
 static void *worker_main(void *arg)

@@ -160,15 +160,10 @@ static uid_t req_uid(fuse_req_t req)
 	return fuse_req_ctx(req)->uid;
 }
 
+/* A session is a real folder in MEDIA_DIR: a symlink there is not one. */
 static int session_stat(const char *sid, struct stat *out)
 {
-	char path[STORE_PATH_MAX];
-
-	if (!util_valid_session_id(sid) || store_session_path(st(), sid, path))
-		return -ENOENT;
-	if (stat(path, out) < 0 || !S_ISDIR(out->st_mode))
-		return -ENOENT;
-	return 0;
+	return store_session_stat(st(), sid, out) ? -ENOENT : 0;
 }
 
 /* May @uid change session @sid (write into it, cancel or delete there)? */
@@ -182,20 +177,58 @@ static int may_write_session(const char *sid, uid_t uid)
 	return uid == 0 || s.st_uid == uid ? 0 : -EACCES;
 }
 
-static int stem_path(const char *sid, const char *name, char *out)
-{
-	char dir[STORE_PATH_MAX];
+/*
+ * Files passed through to disk are reached by name in their folder, and
+ * the folder is opened with no symlink on the way (store.h): the daemon is
+ * root, and stems/ belongs to the session's user. A symlink where a stem
+ * or a mix should be is refused (O_NOFOLLOW), never followed.
+ */
 
-	if (store_stems_path(st(), sid, dir))
-		return -ENAMETOOLONG;
-	return util_fmt(out, STORE_PATH_MAX, "%s/%s", dir, name);
+/* The session's stems/ (an fd to close), or -errno. */
+static int stems_dir(const char *sid)
+{
+	int fd = store_stems_dirfd(st(), sid);
+
+	return fd == -ELOOP || fd == -EXDEV ? -ENOENT : fd;
 }
 
-static int output_path(const struct node *n, char *out)
+/* The folder holding a mix node's file (an fd to close), and its name. */
+static int output_dir(const struct node *n, char name[JOB_ID_LEN + 8])
 {
-	if (n->kind == N_SESSION_FINAL)
-		return store_final_mix_path(st(), n->sid, out);
-	return store_output_path(st(), n->sid, n->jid, out);
+	bool job = n->kind != N_SESSION_FINAL;
+	int fd = store_output_dirfd(st(), n->sid, job);
+
+	snprintf(name, JOB_ID_LEN + 8, "%s", job ? n->jid : "final_mix.wav");
+	if (job)
+		strcat(name, ".wav");
+	return fd == -ELOOP || fd == -EXDEV ? -ENOENT : fd;
+}
+
+/* lstat of a mix node's file; -ENOENT unless it is a regular file. */
+static int output_stat(const struct node *n, struct stat *s)
+{
+	char name[JOB_ID_LEN + 8];
+	int fd = output_dir(n, name), rc = 0;
+
+	if (fd < 0)
+		return -ENOENT;
+	if (fstatat(fd, name, s, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(s->st_mode))
+		rc = -ENOENT;
+	close(fd);
+	return rc;
+}
+
+/* lstat of stems/ itself (@name NULL) or of a stem in it. */
+static int stem_stat(const char *sid, const char *name, struct stat *s)
+{
+	int fd = stems_dir(sid), rc = 0;
+
+	if (fd < 0)
+		return fd;
+	if ((name ? fstatat(fd, name, s, AT_SYMLINK_NOFOLLOW) : fstat(fd, s)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 /* ---- attributes ---- */
@@ -233,7 +266,6 @@ static int attr_job(const struct node *n, struct stat *s)
 {
 	struct core_job_brief b;
 	struct stat ss;
-	char path[STORE_PATH_MAX];
 	int rc;
 
 	if ((rc = core_job_brief(fs.core, n->jid, &b)) || (rc = session_stat(b.sid, &ss)))
@@ -248,8 +280,8 @@ static int attr_job(const struct node *n, struct stat *s)
 	} else if (n->jf == JF_FINAL_MIX) {
 		if (b.state != JOB_COMPLETE)
 			return -ENOENT;
-		if ((rc = output_path(n, path)) || stat(path, s) < 0)
-			return rc ? rc : -ENOENT;
+		if ((rc = output_stat(n, s)))
+			return rc;
 		s->st_mode = S_IFREG | 0444;
 		return 0;
 	} else {
@@ -286,7 +318,6 @@ static int attr_request_file(const struct node *n, struct stat *s)
 static int node_attr(const struct node *n, struct stat *s)
 {
 	struct stat ss;
-	char path[STORE_PATH_MAX];
 	int rc = 0;
 
 	switch (n->kind) {
@@ -313,10 +344,7 @@ static int node_attr(const struct node *n, struct stat *s)
 		break;
 	case N_STEMS:
 	case N_STEM_FILE:
-		rc = n->kind == N_STEMS ? store_stems_path(st(), n->sid, path)
-					: stem_path(n->sid, n->name, path);
-		if (!rc && lstat(path, s) < 0)
-			rc = -errno;
+		rc = stem_stat(n->sid, n->kind == N_STEMS ? NULL : n->name, s);
 		break;
 	case N_LATEST: {
 		char jid[JOB_ID_LEN + 1];
@@ -328,9 +356,7 @@ static int node_attr(const struct node *n, struct stat *s)
 		break;
 	}
 	case N_SESSION_FINAL:
-		if ((rc = output_path(n, path)) == 0 && stat(path, s) < 0)
-			rc = -ENOENT;
-		if (!rc)
+		if (!(rc = output_stat(n, s)))
 			s->st_mode = S_IFREG | 0444;
 		break;
 	case N_REQUEST_FILE:
@@ -598,18 +624,21 @@ static int snap_requests(struct handle *h, size_t *cap, const char *sid)
 
 static int snap_stems(struct handle *h, size_t *cap, const char *sid)
 {
-	char path[STORE_PATH_MAX];
 	struct dirent *e;
-	DIR *d;
-	int rc = 0;
+	int fd = stems_dir(sid), rc = 0;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
-	if (store_stems_path(st(), sid, path) || !(d = opendir(path)))
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOENT;
+	}
 	while (!rc && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			rc = snap_add(h, cap, e->d_name,
 				      nodes_peek_ino(N_STEM_FILE, sid, NULL, e->d_name, 0),
-				      (mode_t)(e->d_type == DT_DIR ? S_IFDIR : S_IFREG));
+				      (mode_t)(e->d_type == DT_DIR ? S_IFDIR
+					       : e->d_type == DT_LNK ? S_IFLNK : S_IFREG));
 	closedir(d);
 	return rc;
 }
@@ -819,12 +848,15 @@ static int open_drop(fuse_req_t req, const struct node *n, struct fuse_file_info
 
 static int open_passthrough(const struct node *n, int flags, struct handle *h)
 {
-	char path[STORE_PATH_MAX];
-	int rc = n->kind == N_STEM_FILE ? stem_path(n->sid, n->name, path) : output_path(n, path);
+	char name[JOB_ID_LEN + 8];
+	bool stem = n->kind == N_STEM_FILE;
+	int dfd = stem ? stems_dir(n->sid) : output_dir(n, name);
 
-	if (rc)
-		return rc;
-	h->fd = open(path, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return dfd;
+	h->fd = openat(dfd, stem ? n->name : name,
+		       (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC | O_NOFOLLOW);
+	close(dfd);
 	return h->fd < 0 ? -errno : 0;
 }
 
@@ -1083,13 +1115,29 @@ static int new_name_check(const struct node *dir, const char *name)
 	return rc;
 }
 
+/* A new stem, made by name in stems/ and given to its writer. */
+static int stem_create(const char *sid, const char *name, int flags, mode_t mode,
+		       const struct fuse_ctx *ctx, struct handle *h)
+{
+	int dfd = stems_dir(sid);
+
+	if (dfd < 0)
+		return dfd;
+	h->fd = openat(dfd, name, (flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW) & ~O_NOCTTY, mode);
+	close(dfd);
+	if (h->fd < 0)
+		return -errno;
+	if (fchown(h->fd, ctx->uid, ctx->gid) < 0)
+		log_warn("stems/%s: cannot give it to uid %u", name, (unsigned)ctx->uid);
+	return 0;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct handle *h = NULL;
 	struct node p, c;
-	char path[STORE_PATH_MAX];
 	struct fuse_entry_param e = { 0 };
 	int rc = nodes_find(parent, &p);
 
@@ -1107,14 +1155,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (!(h->drop = drop_create(p.sid, name, ctx->uid, ctx->gid, mode & ~ctx->umask)))
 			rc = -ENOMEM;
 	} else if (!rc) {
-		if ((rc = stem_path(p.sid, name, path)) == 0) {
-			h->fd = open(path, (fi->flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW) & ~O_NOCTTY,
-				     mode & ~ctx->umask & 0777);
-			if (h->fd < 0)
-				rc = -errno;
-			else if (fchown(h->fd, ctx->uid, ctx->gid) < 0)
-				log_warn("%s: cannot give it to uid %u", path, (unsigned)ctx->uid);
-		}
+		rc = stem_create(p.sid, name, fi->flags, mode & ~ctx->umask & 0777, ctx, h);
 	}
 	if (!rc)
 		rc = node_attr(&c, &e.attr);
@@ -1170,16 +1211,21 @@ static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
 
 static int setattr_stem(const struct node *n, struct stat *attr, int to_set)
 {
-	char path[STORE_PATH_MAX];
 	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
-	int rc = stem_path(n->sid, n->name, path);
+	int dfd = stems_dir(n->sid), fd = -1, rc = 0;
 
-	if (rc)
-		return rc;
-	if ((to_set & FUSE_SET_ATTR_SIZE) && truncate(path, attr->st_size) < 0)
-		return -errno;
-	if ((to_set & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
-		return -errno;
+	if (dfd < 0)
+		return dfd;
+	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE)) {
+		int mode = to_set & FUSE_SET_ATTR_SIZE ? O_WRONLY : O_RDONLY;
+
+		if ((fd = openat(dfd, n->name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+			rc = -errno;
+	}
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
+		rc = -errno;
+	if (!rc && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
+		rc = -errno;
 	if (to_set & FUSE_SET_ATTR_ATIME)
 		ts[0] = attr->st_atim;
 	if (to_set & FUSE_SET_ATTR_MTIME)
@@ -1188,10 +1234,14 @@ static int setattr_stem(const struct node *n, struct stat *attr, int to_set)
 		ts[0].tv_nsec = UTIME_NOW;
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 		ts[1].tv_nsec = UTIME_NOW;
-	if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-		       FUSE_SET_ATTR_MTIME_NOW)) && utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
+	if (!rc && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			      FUSE_SET_ATTR_MTIME_NOW)) &&
+	    utimensat(dfd, n->name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return rc;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -1257,7 +1307,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	uid_t uid = req_uid(req);
-	char path[STORE_PATH_MAX], jid[JOB_ID_LEN + 1];
+	char jid[JOB_ID_LEN + 1];
 	struct node p;
 	int rc = nodes_find(parent, &p);
 
@@ -1270,8 +1320,12 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, jid) == 0)
 			rc = -EPERM; /* a receipt stays until its job expires */
 	} else if (!rc) {
-		if ((rc = stem_path(p.sid, name, path)) == 0 && unlink(path) < 0)
+		int dfd = stems_dir(p.sid);
+
+		if ((rc = dfd < 0 ? dfd : 0) == 0 && unlinkat(dfd, name, 0) < 0)
 			rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -1280,7 +1334,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	uid_t uid = req_uid(req);
-	char from[STORE_PATH_MAX], to[STORE_PATH_MAX];
+	char from[JOB_ID_LEN + 1];
 	struct node p;
 	struct drop *d;
 	int rc = nodes_find(parent, &p);
@@ -1296,9 +1350,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc)
 		rc = new_name_check(&p, newname);
 	if (!rc && p.kind == N_STEMS) {
-		if (!(rc = stem_path(p.sid, name, from)) && !(rc = stem_path(p.sid, newname, to)) &&
-		    renameat2(AT_FDCWD, from, AT_FDCWD, to, flags) < 0)
+		int dfd = stems_dir(p.sid);
+
+		if ((rc = dfd < 0 ? dfd : 0) == 0 && renameat2(dfd, name, dfd, newname, flags) < 0)
 			rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
 	} else if (!rc) {
 		/* write-then-rename: a draft renamed to a plain name is dropped */
 		rc = drop_rename(p.sid, name, newname);

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,24 +173,82 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+/* Without openat2 (kernels before 5.6): one component at a time, each
+ * opened with O_NOFOLLOW, "." and ".." refused. */
+static int open_beneath_walk(int dirfd, const char *rel, int flags, unsigned mode)
 {
-	char tmp[4096], copy[4096];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
+	char buf[4096], *save = NULL, *part, *next;
+	int fd = dirfd, nfd;
 
-	if (util_fmt(copy, sizeof(copy), "%s", path))
+	if (util_fmt(buf, sizeof(buf), "%s", rel))
 		return -ENAMETOOLONG;
-	if (slash)
-		rc = util_fmt(tmp, sizeof(tmp), "%.*s/.%s.tmp.XXXXXX",
-			      (int)(slash - path), path, slash + 1);
-	else
-		rc = util_fmt(tmp, sizeof(tmp), ".%s.tmp.XXXXXX", path);
-	if (rc)
-		return rc;
-	fd = mkostemp(tmp, O_CLOEXEC);
+	if (buf[0] == '/')
+		return -EXDEV;
+	for (part = strtok_r(buf, "/", &save); part; part = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(part, ".") || !strcmp(part, "..")) {
+			nfd = -EXDEV;
+		} else if (next) {
+			nfd = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			nfd = nfd < 0 ? -errno : nfd;
+		} else {
+			nfd = openat(fd, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+			nfd = nfd < 0 ? -errno : nfd;
+		}
+		if (fd != dirfd)
+			close(fd);
+		if (nfd < 0)
+			return nfd;
+		fd = nfd;
+	}
+	return fd == dirfd ? -EINVAL : fd;
+}
+
+int util_open_beneath(int dirfd, const char *rel, int flags, unsigned mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+
+	if (fd >= 0)
+		return (int)fd;
+	if (errno == ENOSYS)
+		return open_beneath_walk(dirfd, rel, flags, mode);
+	return -errno;
+}
+
+int util_temp_open_at(int dirfd, const char *name, char tmp[UTIL_TEMP_NAME_MAX])
+{
+	static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned long r = (unsigned long)random() ^ (unsigned long)util_now_ms() * 2654435761UL;
+		char suffix[7];
+		int fd;
+
+		for (int i = 0; i < 6; i++, r /= 36)
+			suffix[i] = digits[r % 36];
+		suffix[6] = '\0';
+		if (util_fmt(tmp, UTIL_TEMP_NAME_MAX, ".%s.tmp.%s", name, suffix))
+			return -ENAMETOOLONG;
+		fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+int util_write_atomic_at(int dirfd, const char *name, const void *data, size_t len,
+			 unsigned mode)
+{
+	char tmp[UTIL_TEMP_NAME_MAX];
+	int fd = util_temp_open_at(dirfd, name, tmp), rc;
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = write_all(fd, data, len);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = -errno;
@@ -196,38 +256,44 @@ int util_write_atomic(const char *path, const void *data, size_t len, unsigned m
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
-	if (!rc && rename(tmp, path) < 0)
+	if (!rc && renameat(dirfd, tmp, dirfd, name) < 0)
 		rc = -errno;
 	if (rc) {
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 		return rc;
 	}
-	return util_fsync_parent(copy);
+	return fsync(dirfd) < 0 ? -errno : 0;
 }
 
-int util_read_file_alloc(const char *path, size_t cap, char **out, size_t *out_len)
+int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int dfd, rc;
+
+	if (util_fmt(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1,
+		     slash ? path : "."))
+		return -ENAMETOOLONG;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = util_write_atomic_at(dfd, slash ? slash + 1 : path, data, len, mode);
+	close(dfd);
+	return rc;
+}
+
+static int read_fd_alloc(int fd, size_t cap, char **out, size_t *out_len)
+{
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
 	int rc = 0;
 
-	if (fd < 0)
+	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((size_t)st.st_size > cap) {
-		rc = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if ((size_t)st.st_size > cap)
+		return -EFBIG;
+	if (!(buf = malloc((size_t)st.st_size + 1)))
+		return -ENOMEM;
 	while (len < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
 
@@ -235,7 +301,8 @@ int util_read_file_alloc(const char *path, size_t cap, char **out, size_t *out_l
 			continue;
 		if (n < 0) {
 			rc = -errno;
-			goto out;
+			free(buf);
+			return rc;
 		}
 		if (n == 0)
 			break;
@@ -244,9 +311,31 @@ int util_read_file_alloc(const char *path, size_t cap, char **out, size_t *out_l
 	buf[len] = '\0';
 	*out = buf;
 	*out_len = len;
-	buf = NULL;
-out:
-	free(buf);
+	return 0;
+}
+
+int util_read_file_alloc(const char *path, size_t cap, char **out, size_t *out_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = read_fd_alloc(fd, cap, out, out_len);
+	close(fd);
+	return rc;
+}
+
+int util_read_file_at(int dirfd, const char *name, size_t cap, char **out, size_t *out_len)
+{
+	/* O_NONBLOCK: a FIFO planted under a record's name must not hang us */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc;
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	rc = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+	if (!rc)
+		rc = read_fd_alloc(fd, cap, out, out_len);
 	close(fd);
 	return rc;
 }

@@ -163,4 +163,44 @@ check "... and no record was moved aside" sh -c "! ls '$T/media/hostile/jobs' | 
 check "... the deep one is there too" test "$(cat "$H/jobs/$(cat "$H/requests/deep.json")/state")" = error
 mixfs_unmount
 
+# 5. symlinks planted in a session by a user who can write MEDIA_DIR on the
+# host: the daemon (root) never follows one, at any level
+mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot mount"; exit 1; }
+mkdir -m 700 "$T/private"
+sox -n -r 48000 -b 24 -c 2 "$T/private/secret.wav" synth 1 sine 1234 gain -6
+printf 'root only\n' >"$T/private/notes.txt"
+mkdir "$M/sessions/sym"
+stems "$M/sessions/sym/stems" 1
+E=$T/media/sym
+ln -s "$T/private/secret.wav" "$E/stems/escape.wav"
+echo '{"stems": [{"file": "a.wav"}, {"file": "escape.wav"}]}' >"$M/sessions/sym/requests/esc.json"
+je=$(cat "$M/sessions/sym/requests/esc.json")
+check "a stem symlinked to a real WAV outside the session fails its job" test "$(waits sym "$je")" = error
+check "... naming it: $(cat "$M/sessions/sym/jobs/$je/error")" grep -q "escape.wav.*symlink" "$M/sessions/sym/jobs/$je/error"
+check "reading that symlink through the mount does not give the private file" \
+	sh -c "! cat '$M/sessions/sym/stems/escape.wav' 2>/dev/null | cmp -s - '$T/private/secret.wav'"
+rm "$E/stems/escape.wav"
+mv "$E/stems" "$E/stems.real"
+ln -s "$T/private" "$E/stems"
+echo '{}' >"$M/sessions/sym/requests/all.json"
+ja=$(cat "$M/sessions/sym/requests/all.json")
+check "stems/ replaced by a symlink to a root-only folder: the {} job fails" test "$(waits sym "$ja")" = error
+check "... saying so: $(cat "$M/sessions/sym/jobs/$ja/error")" grep -q "symlink" "$M/sessions/sym/jobs/$ja/error"
+check "... and no mix was made from the private file" test ! -e "$M/sessions/sym/jobs/$ja/final_mix.wav"
+check "... and ls of stems/ through the mount does not list it" sh -c "! ls '$M/sessions/sym/stems/' 2>/dev/null | grep -q secret"
+rm "$E/stems"
+mv "$E/stems.real" "$E/stems"
+mv "$E/jobs" "$E/jobs.real"
+mkdir -m 700 "$T/rootjobs"
+ln -s "$T/rootjobs" "$E/jobs"
+check "jobs/ replaced by a symlink: a drop fails at close" sh -c "! cp '$T/req.json' '$M/sessions/sym/requests/j.json' 2>/dev/null"
+check "... and nothing is written into the folder it points at" test -z "$(ls -A "$T/rootjobs")"
+rm "$E/jobs"
+mv "$E/jobs.real" "$E/jobs"
+ln -s "$T/private" "$T/media/evil"
+check "a session that is a symlink is no session" sh -c "! ls '$M/sessions' | grep -qx evil && ! ls '$M/sessions/evil/stems' 2>/dev/null"
+mixfs_unmount
+check "the daemon exits 0" test "$MIXFS_STATUS" = 0
+rm "$T/media/evil"
+
 done_testing

@@ -22,17 +22,16 @@ struct fx {
 static inline int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	char err[256];
 
 	f->media = tu_tmpdir();
 	snprintf(f->outputs, sizeof(f->outputs), "%s/.mix_outputs", f->media);
-	snprintf(f->st.media, sizeof(f->st.media), "%s", f->media);
-	snprintf(f->st.outputs, sizeof(f->st.outputs), "%s", f->outputs);
+	/* the fixture writes as an earlier daemon did; the core under test
+	 * takes the lock for itself */
+	assert_int_equal(store_open(&f->st, f->media, f->outputs, err, sizeof(err)), 0);
+	close(f->st.lock_fd);
 	f->st.lock_fd = -1;
 	assert_int_equal(store_session_create(&f->st, "s1", (uid_t)-1, (gid_t)-1), 0);
-	assert_int_equal(util_mkdir_p(f->outputs, 0755), 0);
-	snprintf(f->st.outputs, sizeof(f->st.outputs), "%s/jobs_index", f->media);
-	assert_int_equal(util_mkdir_p(f->st.outputs, 0755), 0);
-	snprintf(f->st.outputs, sizeof(f->st.outputs), "%s", f->outputs);
 	*state = f;
 	return 0;
 }
@@ -42,6 +41,7 @@ static inline int teardown(void **state)
 	struct fx *f = *state;
 
 	core_close(f->core);
+	store_close(&f->st);
 	tu_rm_rf(f->media);
 	free(f->media);
 	free(f);
