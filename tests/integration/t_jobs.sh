@@ -36,6 +36,8 @@ check "cat wait returns complete" test "$(cat "$S/jobs/$j/wait")" = complete
 check "progress never went down over $(wc -l <"$T/progress") reads" \
 	awk 'NR > 1 && $1 < last { exit 1 } { last = $1 } END { exit !(NR > 3) }' "$T/progress"
 check "progress ends at 100" test "$(cat "$S/jobs/$j/progress")" = 100
+check "progress was seen strictly between 0 and 100 while it ran" \
+	awk '$1 > 0 && $1 < 100 { seen = 1 } END { exit !seen }' "$T/progress"
 set -- $(loudness "$S/jobs/$j/final_mix.wav")
 check "the mix read through the tree measures $1 LUFS (target -14 +-0.1)" within "$1" -14 0.1
 check "its true peak $2 dBTP is at or under -1" le "$2" -1
@@ -46,6 +48,15 @@ for stage in loading_stems aligning_stems processing_tracks mixing mastering exp
 done
 check "the record has the result" grep -q '"integrated_lufs"' "$S/jobs/$j/job.json"
 check "the record has expires_at" grep -q '"expires_at":.*"20' "$S/jobs/$j/job.json"
+# mounted without job_ttl / failed_ttl: the defaults, 48 h and 24 h
+ttl_hours() {
+	python3 -c 'import json, sys, datetime as d
+r = json.load(open(sys.argv[1]))
+t = lambda k: d.datetime.fromisoformat(r[k].replace("Z", "+00:00"))
+print((t("expires_at") - t("finished_at")).total_seconds() / 3600)' "$1"
+}
+check "a complete job expires 48 h after it finished, by default ($(ttl_hours "$S/jobs/$j/job.json"))" \
+	test "$(ttl_hours "$S/jobs/$j/job.json")" = 48.0
 
 # 2. a stem that cannot be read fails its job, naming the file; others go on
 printf 'not audio' >"$S/stems/broken.wav"
@@ -54,6 +65,8 @@ jg=$(drop good.json "$T/mix.json")
 check "the broken-stem job ends in error" test "$(cat "$S/jobs/$jb/wait")" = error
 check "... naming the file: $(cat "$S/jobs/$jb/error")" grep -q "stems/broken.wav" "$S/jobs/$jb/error"
 check "the next job still completes" test "$(cat "$S/jobs/$jg/wait")" = complete
+check "a failed job expires 24 h after it finished, by default ($(ttl_hours "$S/jobs/$jb/job.json"))" \
+	test "$(ttl_hours "$S/jobs/$jb/job.json")" = 24.0
 check "the session's final_mix.wav is now that newer mix (cache dropped on replace)" \
 	cmp -s "$S/final_mix.wav" "$OUT/jobs/$jg.wav"
 rm "$S/stems/broken.wav"

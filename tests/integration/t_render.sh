@@ -24,6 +24,20 @@ check "length is exact ($(samples "$t/native.wav") vs $(samples "$t/native_oracl
 r=$(residual_db "$t/native.wav" "$t/native_oracle.wav")
 check "null test without resampling: residual $r dBFS below -120" le "$r" -120
 
+# 1b. Offsets that are not whole milliseconds land on the nearest sample
+# (llround), not the one below: 384025 and 96007 samples at 48 kHz.
+mkdir -p "$t/sub"
+cp -al "$s/stems" "$t/sub/stems"
+sed -e 's/^bass.wav 384000 /bass.wav 384025 /' -e 's/^keys.wav 96000 /keys.wav 96007 /' \
+	"$s/truth" >"$t/sub/truth"
+REQUEST_EXTRA=', "master": null, "output": {"bit_depth": 32}' request_from_truth "$t/sub" \
+	drums.wav bass.wav >"$t/sub.json"
+grep -q '"offset_ms": 8000.520833' "$t/sub.json" || echo "# the request lost its fraction"
+"$MIXFS" render "$t/sub" "$t/sub.json" "$t/sub.wav" >/dev/null 2>"$t/sub.err"
+oracle_mix "$t/sub" "$t/sub_oracle.wav" drums.wav bass.wav
+r=$(residual_db "$t/sub.wav" "$t/sub_oracle.wav")
+check "sub-millisecond offsets round to the nearest sample: residual $r dBFS below -120" le "$r" -120
+
 # 2. Every stem, two of them resampled (44.1 kHz, 22.05 kHz mono).
 all="drums.wav bass.wav keys.wav pads.wav lead.wav voice.wav"
 REQUEST_EXTRA=', "master": null, "output": {"bit_depth": 32}' request_from_truth "$s" $all >"$t/all.json"

@@ -32,6 +32,8 @@ echo '{}' >"$T/req.json"
 cp "$T/req.json" "$S/requests/cp.json"
 j_cp=$(cat "$S/requests/cp.json")
 check "cp drops a request; the receipt is its job id ($j_cp)" test -d "$S/jobs/$j_cp"
+printf '%s\n' "$j_cp" >"$T/receipt.want"
+check "... exactly the id and a newline" cmp -s "$S/requests/cp.json" "$T/receipt.want"
 echo '{"master": null}' >"$S/requests/redirect.json"
 j_redir=$(cat "$S/requests/redirect.json")
 check "cat > drops a request" test "$(state_of "$j_redir")" = queued
@@ -124,7 +126,10 @@ python3 - "$S/jobs/$j/state" >"$T/poll.out" 2>&1 <<'PY' &
 import select, sys
 f = open(sys.argv[1]); f.read()
 p = select.poll(); p.register(f, select.POLLPRI)
-print("woke" if p.poll(10000) else "timeout")
+import time
+t0 = time.monotonic()
+r = p.poll(10000)
+print("woke after %.2f s" % (time.monotonic() - t0) if r else "timeout")
 PY
 ppid=$!
 sleep 0.3
@@ -135,7 +140,9 @@ wait "$wpid" $wpids
 check "wait returns the final state" test "$(cat "$T/wait.out")" = error
 check "all 50 blocked readers return it too" test "$(cat "$T"/reader*.out | grep -c '^error$')" = 50
 wait "$ppid"
-check "poll() on state wakes on the change" grep -q woke "$T/poll.out"
+# the kernel's own poll timeout must not be what wakes it: within 2 s
+check "poll() on state wakes on the change: $(cat "$T/poll.out")" \
+	awk '/^woke after/ { exit !($3 < 2) } END { if (NR == 0) exit 1 }' "$T/poll.out"
 check "the error file says cancelled" test "$(cat "$S/jobs/$j/error")" = cancelled
 check "cancel on a final job changes nothing and succeeds" sh -c "echo cancel >'$S/jobs/$j/ctl' && [ \"\$(cat '$S/jobs/$j/state')\" = error ]"
 check "rmdir deletes a final job" rmdir "$S/jobs/$j"
@@ -167,6 +174,29 @@ if useradd -M -N -s /bin/sh "$user" 2>/dev/null; then
 	j4=$(cat "$M/sessions/theirs/requests/r.json")
 	check "... and their job records their uid" grep -q "\"owner_uid\":.*$uid" "$M/sessions/theirs/jobs/$j4/job.json"
 	check "... and they can cancel it" as_user sh -c "echo cancel > $M/sessions/theirs/jobs/$j4/ctl"
+	user3=mixfs-u$$
+	if useradd -M -N -s /bin/sh "$user3" 2>/dev/null; then
+		uid3=$(id -u "$user3")
+		as3() { setpriv --reuid="$uid3" --regid=100 --clear-groups -- "$@"; }
+		as_user cp "$T/req.json" "$M/sessions/theirs/requests/r2.json"
+		j6=$(cat "$M/sessions/theirs/requests/r2.json")
+		check "a third user can read the second's job" sh -c "setpriv --reuid=$uid3 --regid=100 --clear-groups -- cat '$M/sessions/theirs/jobs/$j6/state' >/dev/null"
+		check "... but not drop into their session" sh -c "! setpriv --reuid=$uid3 --regid=100 --clear-groups -- cp '$T/req.json' '$M/sessions/theirs/requests/y.json' 2>/dev/null"
+		check "... nor delete their final job" sh -c "! setpriv --reuid=$uid3 --regid=100 --clear-groups -- rmdir '$M/sessions/theirs/jobs/$j4' 2>/dev/null"
+		check "... which its owner may" as_user rmdir "$M/sessions/theirs/jobs/$j4"
+		# the core holds the line itself, not only the kernel's permission check
+		mixfs_unmount
+		mixfs_mount "$T/media" "$M" workers=0,allow_other
+		check "without default_permissions a third user still cannot cancel" \
+			sh -c "! setpriv --reuid=$uid3 --regid=100 --clear-groups -- sh -c 'echo cancel > $M/sessions/theirs/jobs/$j6/ctl' 2>/dev/null"
+		check "... (the job is untouched)" test "$(cat "$M/sessions/theirs/jobs/$j6/state")" = queued
+		check "... nor drop into another's session" sh -c "! setpriv --reuid=$uid3 --regid=100 --clear-groups -- cp '$T/req.json' '$M/sessions/theirs/requests/z.json' 2>/dev/null"
+		echo cancel >"$M/sessions/theirs/jobs/$j6/ctl"
+		check "... nor delete their final job" sh -c "! setpriv --reuid=$uid3 --regid=100 --clear-groups -- rmdir '$M/sessions/theirs/jobs/$j6' 2>/dev/null && [ -d '$M/sessions/theirs/jobs/$j6' ]"
+		userdel "$user3" 2>/dev/null
+	else
+		not_ok "cannot create a third user for the permission case"
+	fi
 	userdel "$user" 2>/dev/null
 else
 	not_ok "cannot create a second user for the permission case"
@@ -213,11 +243,12 @@ check "a missing mountpoint fails ($rc): $(cat "$T/e2")" test "$rc" != 0 -a "$(w
 check "a bad option fails ($rc): $(head -1 "$T/e3")" test "$rc" != 0
 mixfs_mount "$T/media" "$M" workers=0
 mkdir -p "$T/mnt2"
-"$MIXFS" -f "$T/media" "$T/mnt2" 2>"$T/e4"; rc=$?
+timeout -k 1 10 "$MIXFS" -f "$T/media" "$T/mnt2" 2>"$T/e4"; rc=$?
+fusermount3 -u "$T/mnt2" 2>/dev/null
 check "a second daemon on the same MEDIA_DIR refuses, naming the holder: $(cat "$T/e4")" \
 	sh -c "[ $rc != 0 ] && grep -q 'pid $MIXFS_PID' '$T/e4'"
 mkdir -p "$T/media2"
-"$MIXFS" -f "$T/media2" "$M" 2>"$T/e5"; rc=$?
+timeout -k 1 10 "$MIXFS" -f "$T/media2" "$M" 2>"$T/e5"; rc=$?
 check "a busy mountpoint fails ($rc): $(cat "$T/e5")" test "$rc" != 0
 kill -TERM "$MIXFS_PID"
 mixfs_reap
