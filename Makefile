@@ -5,7 +5,9 @@
 #                     ASan/UBSan, run the unit and integration tests
 #   make demo         render a demo session, mount it, mix it, show it
 #   make bench        benchmarks against peers measured in the same run
-#   make fuzz         libFuzzer on the request and record parsers (clang)
+#   make soak         the crash loop at length: 30 SIGKILLs (CRASH_KILLS)
+#   make valgrind     the mount tests under valgrind (a plain build)
+#   make fuzz         libFuzzer on the parsers, the names and stem loading (clang)
 #   make tsan         the mount tests against a ThreadSanitizer build
 #   make install      PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
 
@@ -35,7 +37,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test check unit integration demo bench fuzz tsan install uninstall clean check-layers
+.PHONY: all deps test check unit integration demo bench fuzz soak valgrind tsan install \
+	uninstall clean check-layers
 
 all: mixfs
 
@@ -91,6 +94,20 @@ bench:
 
 fuzz:
 	@tests/fuzz/run.sh
+
+soak:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" build/san/mixfs
+	@CRASH_KILLS=$${CRASH_KILLS:-30} MIXFS=$(abspath build/san/mixfs) prove -v --timer tests/integration/t_crash.sh
+
+# valgrind needs a build without sanitizers; the daemon runs under it
+valgrind:
+	@tools/deps.sh test
+	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+	@$(MAKE) --no-print-directory B=build/vg CFLAGS="-O1 -g" build/vg/mixfs
+	@MIXFS=$(abspath tools/valgrind-mixfs) MIXFS_REAL=$(abspath build/vg/mixfs) \
+		prove -v --timer tests/integration/t_tree.sh tests/integration/t_faults.sh \
+		tests/integration/t_load.sh
 
 tsan:
 	@tools/deps.sh test
