@@ -37,7 +37,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test check unit integration demo bench fuzz soak valgrind tsan install \
+.PHONY: all deps test check unit integration demo bench fuzz fuzz-replay soak valgrind tsan install \
 	uninstall clean check-layers
 
 all: mixfs
@@ -71,7 +71,11 @@ test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory check B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g"
 
-check: check-layers unit integration
+check: check-layers unit fuzz-replay integration
+
+# every committed fuzz corpus, replayed once under the sanitizers
+fuzz-replay:
+	@CC=$(CC) tests/fuzz/run.sh replay
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -118,7 +118,7 @@ int drop_rename(const char *sid, const char *from, const char *to)
 
 	pthread_mutex_lock(&drop_lock);
 	i = drop_find(sid, from);
-	if (i >= 0) {
+	if (i >= 0 && strcmp(from, to) != 0) { /* onto itself: nothing to do */
 		if ((j = drop_find(sid, to)) >= 0) {
 			drop_unlist((size_t)j);
 			i = drop_find(sid, from);
@@ -142,7 +142,7 @@ int drop_write(struct drop *d, const char *buf, size_t len, off_t off)
 		d->len = 0;
 		d->failed_big = true;
 		rc = -EFBIG;
-	} else {
+	} else if (len > 0) { /* no bytes change nothing (and d->buf may be NULL) */
 		size_t end = (size_t)off + len;
 
 		if (end > d->len) {

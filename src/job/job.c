@@ -265,6 +265,15 @@ char *job_to_json(const struct job *j)
 
 /* ---- JSON in ---- */
 
+/* A JSON number brought into [lo, hi] before it is converted: a record may
+ * say 1e300, and converting a double out of the target's range is
+ * undefined. */
+static double json_clamp(double v, double lo, double hi)
+{
+	return v >= lo ? (v <= hi ? v : hi) : lo;
+}
+
+
 struct rd {
 	const cJSON *o;
 	char *err;
@@ -351,8 +360,8 @@ static void rd_result(struct rd *r, struct job_result *res)
 	rd_num(&sub, "integrated_lufs", &res->integrated_lufs);
 	rd_num(&sub, "true_peak_dbtp", &res->true_peak_dbtp);
 	rd_num(&sub, "gain_db", &res->gain_db);
-	res->sample_rate = (int)rate;
-	res->channels = (int)ch;
+	res->sample_rate = (int)json_clamp(rate, 0, 10000000);
+	res->channels = (int)json_clamp(ch, 0, 64);
 	offs = cJSON_GetObjectItemCaseSensitive(v, "offsets_ms");
 	cJSON_ArrayForEach(it, offs) {
 		if (res->n_offsets < JOB_MAX_OFFSETS && cJSON_IsNumber(it))
@@ -413,9 +422,9 @@ int job_from_json(const char *text, struct job *out, char *err, size_t errlen)
 		job_clear(out);
 		return r.rc;
 	}
-	out->progress = progress < 0 ? 0 : progress > 100 ? 100 : (int)progress;
-	out->attempts = attempts < 0 ? 0 : (int)attempts;
-	out->owner_uid = (long)uid;
+	out->progress = (int)json_clamp(progress, 0, 100);
+	out->attempts = (int)json_clamp(attempts, 0, 1000000);
+	out->owner_uid = (long)json_clamp(uid, -1, 4294967295.0);
 	if (!out->created_at)
 		out->created_at = out->updated_at;
 	/* A final record from an older writer has no finished_at: derive it

@@ -188,12 +188,17 @@ static int open_beneath_walk(int dirfd, const char *rel, int flags, unsigned mod
 		next = strtok_r(NULL, "/", &save);
 		if (!strcmp(part, ".") || !strcmp(part, "..")) {
 			nfd = -EXDEV;
-		} else if (next) {
-			nfd = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			nfd = nfd < 0 ? -errno : nfd;
 		} else {
-			nfd = openat(fd, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+			struct stat st;
+
+			nfd = next ? openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+				   : openat(fd, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 			nfd = nfd < 0 ? -errno : nfd;
+			/* a symlink opened as a folder fails as "not a folder": say
+			 * what it is, as openat2 does */
+			if (nfd == -ENOTDIR && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				nfd = -ELOOP;
 		}
 		if (fd != dirfd)
 			close(fd);

@@ -161,6 +161,28 @@ static void test_worst_requests_round_trip(void **state)
 	free(deep);
 }
 
+/* Numbers out of any field's range load clamped: converting them as they
+ * are is undefined (found by fuzz_record). */
+static void test_huge_numbers_load_clamped(void **state)
+{
+	struct job j;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(job_from_json("{\"job_id\": \"7f3c8d2e-1b4a-4c5d-9e6f-0a1b2c3d4e5f\", "
+				       "\"session_id\": \"s1\", \"state\": \"complete\", "
+				       "\"updated_at\": \"2026-11-28T03:00:00Z\", \"progress\": -1e300, "
+				       "\"attempts\": 1e300, \"owner_uid\": 1e300, \"result\": "
+				       "{\"sample_rate\": 1e300, \"channels\": -1e300}}",
+				       &j, err, sizeof(err)), 0);
+	assert_int_equal(j.progress, 0);
+	assert_int_equal(j.attempts, 1000000);
+	assert_true(j.owner_uid == 4294967295L);
+	assert_int_equal(j.result.sample_rate, 10000000);
+	assert_int_equal(j.result.channels, 0);
+	job_clear(&j);
+}
+
 /* What the older Python manager wrote: the four required fields only. */
 static void test_minimal_record_loads(void **state)
 {
@@ -212,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_iso_parse_and_format),
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_worst_requests_round_trip),
+		cmocka_unit_test(test_huge_numbers_load_clamped),
 		cmocka_unit_test(test_minimal_record_loads),
 		cmocka_unit_test(test_bad_records_name_the_key),
 	};
