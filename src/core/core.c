@@ -302,6 +302,34 @@ void core_strand(struct core *c, struct cjob *cj, struct job *next)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Forget @cj's pending record. Caller holds lock. */
+static void unstrand(struct core *c, struct cjob *cj)
+{
+	job_clear(cj->pending);
+	free(cj->pending);
+	cj->pending = NULL;
+	for (size_t i = 0; i < c->n_stranded; i++)
+		if (c->stranded[i] == cj)
+			c->stranded[i] = c->stranded[--c->n_stranded];
+}
+
+static bool session_gone(struct core *c, const char *sid)
+{
+	struct stat st;
+
+	return store_session_stat(&c->store, sid, &st) == -ENOENT;
+}
+
+static bool job_running(struct core *c, struct cjob *cj)
+{
+	bool running;
+
+	pthread_mutex_lock(&c->lock);
+	running = cj->running; /* its worker still holds it: not yet to free */
+	pthread_mutex_unlock(&c->lock);
+	return running;
+}
+
 /* Write @cj's pending record. Caller holds io_lock. */
 static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev)
 {
@@ -313,7 +341,20 @@ static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_e
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return rc;
-	if ((rc = store_write_record(&c->store, &next))) {
+	if ((rc = store_write_record(&c->store, &next)) && session_gone(c, next.session) &&
+	    !job_running(c, cj)) {
+		/* the disk holds no such job any more: neither does the tree */
+		log_warn("job %s: its session %s was removed; the job goes with it", next.id,
+			 next.session);
+		job_clear(&next);
+		pthread_mutex_lock(&c->lock);
+		unstrand(c, cj);
+		core_events_add(ev, CORE_EV_DELETED, &cj->rec);
+		cache_remove(c, cj);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	if (rc) {
 		if (now - cj->pending_logged_at >= STRAND_LOG_MS) {
 			log_error("job %s: its final record still cannot be written: %s; retrying",
 				  next.id, strerror(-rc));
@@ -327,12 +368,7 @@ static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_e
 	pthread_mutex_lock(&c->lock);
 	job_clear(&cj->rec);
 	cj->rec = next;
-	job_clear(cj->pending);
-	free(cj->pending);
-	cj->pending = NULL;
-	for (size_t i = 0; i < c->n_stranded; i++)
-		if (c->stranded[i] == cj)
-			c->stranded[i] = c->stranded[--c->n_stranded];
+	unstrand(c, cj);
 	core_track_final(c, cj, cj->rec.updated_at);
 	core_events_add(ev, CORE_EV_CHANGED, &cj->rec);
 	pthread_mutex_unlock(&c->lock);
@@ -761,6 +797,12 @@ static size_t take_expired(struct core *c, util_ms now, struct cjob ***out)
 			v = nv;
 		}
 		cleanup_heap_remove(&c->expiry, cj->heap_pos);
+		if (cj->running) {
+			/* its worker has yet to let go of it: a moment later */
+			if (cleanup_heap_push(&c->expiry, now + 1000, cj, &cj->heap_pos))
+				log_error("cleanup: job %s: out of memory", cj->rec.id);
+			continue;
+		}
 		v[n++] = cj;
 	}
 	*out = v;

@@ -107,6 +107,8 @@ check "... and once it is back the job ends" sh -c "case \$(timeout 20 cat '$M/s
 check "... the disk agrees with the tree" same_state full "$j4"
 mixfs_unmount
 check "the daemon exits 0 after all that" test "$MIXFS_STATUS" = 0
+check "records already written stay intact: $(python3 "$here/../lib/store_check.py" "$T/small" "$T/outs" | tail -1)" \
+	python3 "$here/../lib/store_check.py" "$T/small" "$T/outs" --final
 
 # 4. hostile names and requests: refused with a clear error, nothing made
 mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot mount"; exit 1; }
@@ -202,5 +204,43 @@ check "a session that is a symlink is no session" sh -c "! ls '$M/sessions' | gr
 mixfs_unmount
 check "the daemon exits 0" test "$MIXFS_STATUS" = 0
 rm "$T/media/evil"
+
+# 6. files changed behind the daemon's back
+mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot mount"; exit 1; }
+B=$M/sessions/back
+mkdir "$B"
+stems "$B/stems" 1
+for n in 1 2 3 4; do echo '{}' >"$B/requests/r$n.json"; done
+j1=$(cat "$B/requests/r1.json") j2=$(cat "$B/requests/r2.json")
+j3=$(cat "$B/requests/r3.json") j4=$(cat "$B/requests/r4.json")
+for j in $j1 $j2 $j3 $j4; do waits back "$j" >/dev/null; done
+rm "$T/media/.mix_outputs/back/jobs/$j1.wav"
+check "an output removed: the job's final_mix.wav is gone, cleanly" sh -c "! cat '$B/jobs/$j1/final_mix.wav' >/dev/null 2>&1"
+check "... its folder still lists" sh -c "ls '$B/jobs/$j1' >/dev/null"
+check "... and rmdir deletes the job" rmdir "$B/jobs/$j1"
+rm "$T/media/back/jobs/$j2.json"
+printf '{"job_id": ' >"$T/media/back/jobs/$j3.json"
+sed -i 's/"progress":[^,]*/"progress": 7/' "$T/media/back/jobs/$j4.json"
+check "a record deleted, one corrupted, one edited by another process: the daemon serves on" \
+	sh -c "ls '$B/jobs' >/dev/null && cat '$B/jobs/$j4/state' >/dev/null"
+mixfs_unmount
+mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot remount"; exit 1; }
+check "at the next mount the deleted record's job is gone" test ! -e "$B/jobs/$j2"
+check "... the corrupt one is moved aside, not shown" sh -c "[ -e '$T/media/back/jobs/$j3.json.corrupt' ] && [ ! -e '$B/jobs/$j3' ]"
+check "... the edited one shows the edit" test "$(cat "$B/jobs/$j4/progress")" = 7
+check "... while its mix and index file stay until they would have expired" \
+	test -e "$T/media/jobs_index/$j2.json" -a -e "$T/media/.mix_outputs/back/jobs/$j2.wav"
+# a session removed while a job of it runs
+sox -n -r 48000 -b 24 -c 2 "$B/stems/long.wav" synth 40 sine 300 gain -12
+echo '{"stems": [{"file": "long.wav"}]}' >"$B/requests/long.json"
+jl=$(cat "$B/requests/long.json")
+wait_for 20 sh -c "case \$(cat '$B/jobs/$jl/state') in loading_stems|aligning_stems|processing_tracks|mixing) exit 0;; esac; exit 1"
+rm -rf "$T/media/back"
+check "a session removed mid-job: the daemon lives" kill -0 "$MIXFS_PID"
+check "... and its job leaves the tree within seconds" wait_for 10 sh -c "! ls '$M/jobs' | grep -q $jl"
+check "... so a wait on it ends" sh -c "timeout 5 cat '$M/jobs/$jl/wait' >/dev/null 2>&1; [ \$? != 124 ]"
+check "... and the session is gone from sessions/" sh -c "! ls '$M/sessions' | grep -qx back"
+mixfs_unmount
+check "the daemon exits 0" test "$MIXFS_STATUS" = 0
 
 done_testing
