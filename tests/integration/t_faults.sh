@@ -150,6 +150,12 @@ data = b"\0\0" * 2400
 hdr = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, int(sys.argv[1]), int(sys.argv[1]) * 2, 2, 16) + b"data" + struct.pack("<I", len(data))
 open(sys.argv[2], "wb").write(hdr + data)' 1 "$H/stems/onehz.wav"
 : >"$H/stems/empty.wav"
+# a header claiming 2^31 frames over 4.8 KB of data
+python3 -c '
+import struct, sys
+data = b"\0\0" * 2400
+hdr = b"RIFF" + struct.pack("<I", 0xFFFFFFF0) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 48000, 96000, 2, 16) + b"data" + struct.pack("<I", 0xFFFFFFE0)
+open(sys.argv[1], "wb").write(hdr + data)' "$H/stems/huge.wav"
 echo '{"stems": [{"file": "a.wav"}, {"file": "onehz.wav"}]}' >"$H/requests/onehz.json"
 j1=$(cat "$H/requests/onehz.json")
 check "a 1 Hz stem fails its job" test "$(waits hostile "$j1")" = error
@@ -158,6 +164,11 @@ echo '{"stems": [{"file": "empty.wav"}]}' >"$H/requests/empty.json"
 j0=$(cat "$H/requests/empty.json")
 check "a 0-byte stem fails its job, naming it: $(cat "$H/jobs/$j0/error")" \
 	sh -c "[ \"\$(timeout 20 cat '$H/jobs/$j0/wait')\" = error ] && grep -q empty.wav '$H/jobs/$j0/error'"
+echo '{"stems": [{"file": "huge.wav"}]}' >"$H/requests/huge.json"
+jh=$(cat "$H/requests/huge.json")
+check "a stem whose header claims 2^31 frames fails its job, naming it: $(cat "$H/jobs/$jh/error")" \
+	sh -c "[ \"\$(timeout 20 cat '$H/jobs/$jh/wait')\" = error ] && grep -q huge.wav '$H/jobs/$jh/error'"
+check "... and leaves no mix behind" sh -c "! ls '$T/media/.mix_outputs/hostile/jobs/' 2>/dev/null | grep -q '$jh'"
 mixfs_unmount
 mixfs_mount "$T/media" "$M" workers=1 || { echo "Bail out! cannot remount"; exit 1; }
 check "after a remount the 1 MiB control-byte request is still there" test "$(cat "$H/jobs/$jctl/state")" = error

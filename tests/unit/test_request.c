@@ -109,7 +109,7 @@ static void test_errors_name_their_key(void **state)
 /* Limits a request meets at close(), not when it runs. */
 static void test_limits_are_checked_up_front(void **state)
 {
-	char many[4096], *p = many, deep[256];
+	char many[4096], *p = many, deep[256], *huge;
 
 	(void)state;
 	p += sprintf(p, "{\"stems\": [");
@@ -117,6 +117,13 @@ static void test_limits_are_checked_up_front(void **state)
 		p += sprintf(p, "%s{\"file\": \"s%d.wav\"}", i ? ", " : "", i);
 	sprintf(p, "]}");
 	expect_error(many, "at most 64");
+	huge = malloc(10000 * 24 + 16);
+	p = huge + sprintf(huge, "{\"stems\": [");
+	for (int i = 0; i < 10000; i++)
+		p += sprintf(p, "%s{\"file\": \"s%d.wav\"}", i ? ", " : "", i);
+	sprintf(p, "]}");
+	expect_error(huge, "lists 10000 stems");
+	free(huge);
 	p = deep;
 	p += sprintf(p, "{\"x\":\n");
 	for (int i = 0; i < 40; i++)
