@@ -89,6 +89,11 @@ int util_plain_name_check(const char *s);
  * into a JSON record and a terminal as it is. */
 bool util_valid_text(const char *s);
 
+/* Make room in the array *@v (of @cap elements of @elem bytes, @n in use)
+ * for one more, doubling it (16 at first). 0, or -ENOMEM with *@v and
+ * *@cap unchanged. */
+int util_grow(void **v, size_t *cap, size_t n, size_t elem);
+
 /* snprintf that reports truncation: returns 0, or -ENAMETOOLONG. */
 int util_fmt(char *out, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -14,23 +14,29 @@
 #include "fs_impl.h"
 #include "mixfs/request.h"
 
-static pthread_mutex_t drop_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct drop **drops;	/* protected by drop_lock: listed ones */
-static size_t n_drops, cap_drops;	/* protected by drop_lock */
 
-static ssize_t drop_find(const char *sid, const char *name)
+int drop_box_init(struct drop_box *b)
 {
-	for (size_t i = 0; i < n_drops; i++)
-		if (strcmp(drops[i]->sid, sid) == 0 && strcmp(drops[i]->name, name) == 0)
+	int rc = pthread_mutex_init(&b->lock, NULL);
+
+	b->v = NULL;
+	b->n = b->cap = 0;
+	return -rc;
+}
+
+static ssize_t drop_find(struct drop_box *b, const char *sid, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->v[i]->sid, sid) == 0 && strcmp(b->v[i]->name, name) == 0)
 			return (ssize_t)i;
 	return -1;
 }
 
-static void drop_unlist(size_t i)
+static void drop_unlist(struct drop_box *b, size_t i)
 {
-	struct drop *d = drops[i];
+	struct drop *d = b->v[i];
 
-	drops[i] = drops[--n_drops];
+	b->v[i] = b->v[--b->n];
 	d->listed = false;
 	if (--d->refs == 0) {
 		free(d->buf);
@@ -38,7 +44,7 @@ static void drop_unlist(size_t i)
 	}
 }
 
-struct drop *drop_create(const char *sid, const char *name, uid_t uid, gid_t gid, mode_t mode)
+struct drop *drop_create(struct drop_box *b, const char *sid, const char *name, uid_t uid, gid_t gid, mode_t mode)
 {
 	struct drop *d = calloc(1, sizeof(*d));
 	ssize_t old;
@@ -51,39 +57,33 @@ struct drop *drop_create(const char *sid, const char *name, uid_t uid, gid_t gid
 	d->gid = gid;
 	d->mode = mode & 07777;
 	clock_gettime(CLOCK_REALTIME, &d->mtime);
+	d->box = b;
 	d->refs = 2; /* the list's and the caller's */
 	d->listed = true;
-	pthread_mutex_lock(&drop_lock);
-	if ((old = drop_find(sid, name)) >= 0)
-		drop_unlist((size_t)old);
-	if (n_drops == cap_drops) {
-		size_t cap = cap_drops ? cap_drops * 2 : 16;
-		struct drop **v = realloc(drops, cap * sizeof(*v));
-
-		if (!v) {
-			pthread_mutex_unlock(&drop_lock);
-			free(d);
-			return NULL;
-		}
-		drops = v;
-		cap_drops = cap;
+	pthread_mutex_lock(&b->lock);
+	if ((old = drop_find(b, sid, name)) >= 0)
+		drop_unlist(b, (size_t)old);
+	if (util_grow((void **)&b->v, &b->cap, b->n, sizeof(*b->v))) {
+		pthread_mutex_unlock(&b->lock);
+		free(d);
+		return NULL;
 	}
-	drops[n_drops++] = d;
-	pthread_mutex_unlock(&drop_lock);
+	b->v[b->n++] = d;
+	pthread_mutex_unlock(&b->lock);
 	return d;
 }
 
-struct drop *drop_get(const char *sid, const char *name)
+struct drop *drop_get(struct drop_box *b, const char *sid, const char *name)
 {
 	struct drop *d = NULL;
 	ssize_t i;
 
-	pthread_mutex_lock(&drop_lock);
-	if ((i = drop_find(sid, name)) >= 0) {
-		d = drops[i];
+	pthread_mutex_lock(&b->lock);
+	if ((i = drop_find(b, sid, name)) >= 0) {
+		d = b->v[i];
 		d->refs++;
 	}
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&b->lock);
 	return d;
 }
 
@@ -91,42 +91,42 @@ void drop_put(struct drop *d)
 {
 	bool last;
 
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	last = --d->refs == 0;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 	if (last) {
 		free(d->buf);
 		free(d);
 	}
 }
 
-int drop_unlink(const char *sid, const char *name)
+int drop_unlink(struct drop_box *b, const char *sid, const char *name)
 {
 	ssize_t i;
 
-	pthread_mutex_lock(&drop_lock);
-	i = drop_find(sid, name);
+	pthread_mutex_lock(&b->lock);
+	i = drop_find(b, sid, name);
 	if (i >= 0)
-		drop_unlist((size_t)i);
-	pthread_mutex_unlock(&drop_lock);
+		drop_unlist(b, (size_t)i);
+	pthread_mutex_unlock(&b->lock);
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-int drop_rename(const char *sid, const char *from, const char *to)
+int drop_rename(struct drop_box *b, const char *sid, const char *from, const char *to)
 {
 	ssize_t i, j;
 
-	pthread_mutex_lock(&drop_lock);
-	i = drop_find(sid, from);
+	pthread_mutex_lock(&b->lock);
+	i = drop_find(b, sid, from);
 	if (i >= 0 && strcmp(from, to) != 0) { /* onto itself: nothing to do */
-		if ((j = drop_find(sid, to)) >= 0) {
-			drop_unlist((size_t)j);
-			i = drop_find(sid, from);
+		if ((j = drop_find(b, sid, to)) >= 0) {
+			drop_unlist(b, (size_t)j);
+			i = drop_find(b, sid, from);
 		}
-		snprintf(drops[i]->name, sizeof(drops[i]->name), "%s", to);
-		drops[i]->dirty = true;
+		snprintf(b->v[i]->name, sizeof(b->v[i]->name), "%s", to);
+		b->v[i]->dirty = true;
 	}
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&b->lock);
 	return i >= 0 ? 0 : -ENOENT;
 }
 
@@ -134,7 +134,7 @@ int drop_write(struct drop *d, const char *buf, size_t len, off_t off)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	if (off < 0 || (size_t)off + len > REQUEST_MAX_BYTES) {
 		/* nothing of an oversized request is kept */
 		free(d->buf);
@@ -161,7 +161,7 @@ int drop_write(struct drop *d, const char *buf, size_t len, off_t off)
 		clock_gettime(CLOCK_REALTIME, &d->mtime);
 	}
 out:
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 	return rc;
 }
 
@@ -169,7 +169,7 @@ int drop_truncate(struct drop *d, off_t len)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	if (len < 0 || (size_t)len > REQUEST_MAX_BYTES) {
 		rc = -EFBIG;
 	} else if ((size_t)len <= d->len) {
@@ -188,7 +188,7 @@ int drop_truncate(struct drop *d, off_t len)
 			d->dirty = true;
 		}
 	}
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 	return rc;
 }
 
@@ -196,7 +196,7 @@ int drop_snapshot(struct drop *d, char **buf, size_t *len, bool *dirty)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	*buf = malloc(d->len + 1);
 	if (!*buf) {
 		rc = -ENOMEM;
@@ -208,75 +208,83 @@ int drop_snapshot(struct drop *d, char **buf, size_t *len, bool *dirty)
 		if (dirty)
 			*dirty = d->dirty && !d->failed_big;
 	}
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 	return rc;
 }
 
 void drop_mark_clean(struct drop *d)
 {
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	d->dirty = false;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 }
 
 void drop_flags(struct drop *d, char *name, bool *listed, bool *dirty, bool *failed_big)
 {
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	memcpy(name, d->name, sizeof(d->name));
 	*listed = d->listed;
 	*dirty = d->dirty;
 	*failed_big = d->failed_big;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 }
 
-int drop_names(const char *sid, char ***names, size_t *n)
+int drop_names(struct drop_box *b, const char *sid, char ***names, size_t *n)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&drop_lock);
-	*names = calloc(n_drops + 1, sizeof(char *));
+	pthread_mutex_lock(&b->lock);
+	*names = calloc(b->n + 1, sizeof(char *));
 	*n = 0;
 	if (!*names)
 		rc = -ENOMEM;
-	for (size_t i = 0; !rc && i < n_drops; i++)
-		if (strcmp(drops[i]->sid, sid) == 0 && !((*names)[(*n)++] = strdup(drops[i]->name)))
+	for (size_t i = 0; !rc && i < b->n; i++)
+		if (strcmp(b->v[i]->sid, sid) == 0 && !((*names)[(*n)++] = strdup(b->v[i]->name)))
 			rc = -ENOMEM;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&b->lock);
+	if (rc && *names) {
+		for (size_t i = 0; i < *n; i++)
+			free((*names)[i]);
+		free(*names);
+		*names = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 
 void drop_stat(struct drop *d, struct stat *st)
 {
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	st->st_mode = S_IFREG | d->mode;
 	st->st_size = (off_t)d->len;
 	st->st_uid = d->uid;
 	st->st_gid = d->gid;
 	st->st_mtim = st->st_ctim = st->st_atim = d->mtime;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 }
 
 void drop_set_times(struct drop *d, const struct timespec *mtime)
 {
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	d->mtime = *mtime;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 }
 
 void drop_set_mode(struct drop *d, mode_t mode)
 {
-	pthread_mutex_lock(&drop_lock);
+	pthread_mutex_lock(&d->box->lock);
 	d->mode = mode & 07777;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_unlock(&d->box->lock);
 }
 
-void drop_free_all(void)
+void drop_box_release(struct drop_box *b)
 {
-	pthread_mutex_lock(&drop_lock);
-	while (n_drops)
-		drop_unlist(n_drops - 1);
-	free(drops);
-	drops = NULL;
-	cap_drops = 0;
-	pthread_mutex_unlock(&drop_lock);
+	pthread_mutex_lock(&b->lock);
+	while (b->n)
+		drop_unlist(b, b->n - 1);
+	free(b->v);
+	b->v = NULL;
+	b->cap = 0;
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_destroy(&b->lock);
 }

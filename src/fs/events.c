@@ -207,7 +207,7 @@ static void wake_job(struct core *c, const char *jid)
 
 static void forget_job_names(const struct ev_item *it)
 {
-	fuse_ino_t dir = nodes_ino_of(N_SESSION_JOBS, it->sid, NULL, NULL, 0);
+	fuse_ino_t dir = nodes_ino_of(&fs.nodes, N_SESSION_JOBS, it->sid, NULL, NULL, 0);
 
 	if (dir)
 		fuse_lowlevel_notify_inval_entry(ev_se, dir, it->jid, strlen(it->jid));
@@ -222,7 +222,7 @@ static void forget_session_mix(const struct ev_item *it)
 
 	if (core_job_brief(fs.core, it->jid, &b) || b.state != JOB_COMPLETE)
 		return;
-	if ((ino = nodes_ino_of(N_SESSION_FINAL, it->sid, NULL, NULL, 0)))
+	if ((ino = nodes_ino_of(&fs.nodes, N_SESSION_FINAL, it->sid, NULL, NULL, 0)))
 		fuse_lowlevel_notify_inval_inode(ev_se, ino, 0, 0);
 }
 

@@ -253,7 +253,15 @@ int fs_main(int argc, char **argv)
 		fail("%s%s", err, "");
 		goto destroy;
 	}
-	nodes_init();
+	if (nodes_init(&fs.nodes)) {
+		fail("out of memory%s%s", "", "");
+		goto close_core_only;
+	}
+	if (drop_box_init(&fs.drops)) {
+		fail("out of memory%s%s", "", "");
+		nodes_release(&fs.nodes);
+		goto close_core_only;
+	}
 	if (fuse_session_mount(se, co.mountpoint) != 0) {
 		fail("cannot mount on %s%s", co.mountpoint, "");
 		goto close_core;
@@ -271,10 +279,11 @@ unmount:
 	if (status == 0)
 		log_info("unmounted %s", co.mountpoint);
 close_core:
+	nodes_release(&fs.nodes);
+	drop_box_release(&fs.drops);
+close_core_only:
 	core_close(fs.core);
 	fs.core = NULL;
-	nodes_free();
-	drop_free_all();
 destroy:
 	fuse_session_destroy(se);
 out:

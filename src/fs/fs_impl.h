@@ -59,26 +59,45 @@ struct node {
 
 /* ---- nodes.c: the inode table ---- */
 
-/* Find or make the node; it stays until forgotten. Returns NULL on ENOMEM.
- * The returned copy is safe to use without the lock. */
-int nodes_get(enum node_kind kind, const char *sid, const char *jid, const char *name,
-	      enum job_file jf, struct node *out);
+/* Which node each inode number names, made at first lookup and freed when
+ * the kernel forgets it (its lookup count falls to 0), so a number is
+ * stable for as long as anyone holds it. The fixed nodes are never freed.
+ * Every call takes the table's lock itself; nodes come out as copies. */
+struct node_table {
+	pthread_mutex_t lock;
+	struct hmap by_key;	/* protected by lock: kind/sid/jid/name -> node (owned) */
+	struct hmap by_ino;	/* protected by lock: inode number -> the same node */
+	fuse_ino_t next_ino;	/* protected by lock */
+};
+
+/* Set up the table with its fixed nodes; 0 or -errno (nothing held). */
+int nodes_init(struct node_table *t);
+/* Free every node and the table's contents. */
+void nodes_release(struct node_table *t);
+/* Find or make the node (into @out); it stays until forgotten. 0 or -ENOMEM. */
+int nodes_get(struct node_table *t, enum node_kind kind, const char *sid, const char *jid,
+	      const char *name, enum job_file jf, struct node *out);
 /* Copy the node of @ino into @out; -ENOENT when unknown. */
-int nodes_find(fuse_ino_t ino, struct node *out);
+int nodes_find(struct node_table *t, fuse_ino_t ino, struct node *out);
 /* The inode of a node if the kernel may know it, else 0. */
-fuse_ino_t nodes_ino_of(enum node_kind kind, const char *sid, const char *jid,
-			const char *name, enum job_file jf);
-void nodes_ref(fuse_ino_t ino);
-void nodes_forget(fuse_ino_t ino, uint64_t n);
+fuse_ino_t nodes_ino_of(struct node_table *t, enum node_kind kind, const char *sid,
+			const char *jid, const char *name, enum job_file jf);
+/* The kernel learned of @ino once more (a lookup reply), or forgot it
+ * @n times; at 0 the node is freed. */
+void nodes_ref(struct node_table *t, fuse_ino_t ino);
+void nodes_forget(struct node_table *t, fuse_ino_t ino, uint64_t n);
 /* A stable number for readdir without making a node. */
-fuse_ino_t nodes_peek_ino(enum node_kind kind, const char *sid, const char *jid,
-			  const char *name, enum job_file jf);
-void nodes_init(void);
-void nodes_free(void);
+fuse_ino_t nodes_peek_ino(struct node_table *t, enum node_kind kind, const char *sid,
+			  const char *jid, const char *name, enum job_file jf);
 
 /* ---- dropbox.c: files being written into requests/, and drafts ---- */
 
+struct drop_box;
+
+/* A file in requests/ while it is written, or a draft. Every field is
+ * protected by its box's lock; the functions below take it. */
 struct drop {
+	struct drop_box *box;
 	char sid[JOB_SESSION_MAX + 1];
 	char name[256];
 	char *buf;		/* owned; NULL when empty */
@@ -93,28 +112,44 @@ struct drop {
 	bool listed;
 };
 
-/* Every call takes the drop box lock itself. */
-struct drop *drop_create(const char *sid, const char *name, uid_t uid, gid_t gid, mode_t mode);
+/* The listed drops of every session. */
+struct drop_box {
+	pthread_mutex_t lock;
+	struct drop **v;	/* protected by lock: listed drops (each holds a ref) */
+	size_t n, cap;		/* protected by lock */
+};
+
+/* 0 or -errno. */
+int drop_box_init(struct drop_box *b);
+/* Unlist every drop and free the box's contents; drops still held by
+ * handles live on until put. */
+void drop_box_release(struct drop_box *b);
+/* A new listed drop (a reference for the caller), replacing one of the
+ * same name. NULL on ENOMEM. */
+struct drop *drop_create(struct drop_box *b, const char *sid, const char *name, uid_t uid,
+			 gid_t gid, mode_t mode);
 /* The listed drop named @name (a new reference), or NULL. */
-struct drop *drop_get(const char *sid, const char *name);
+struct drop *drop_get(struct drop_box *b, const char *sid, const char *name);
 void drop_put(struct drop *d);
-/* Unlist (unlink); the drop lives on while handles hold it. */
-int drop_unlink(const char *sid, const char *name);
-int drop_rename(const char *sid, const char *from, const char *to);
+/* Unlist (unlink); the drop lives on while handles hold it. -ENOENT. */
+int drop_unlink(struct drop_box *b, const char *sid, const char *name);
+/* Rename, replacing a drop of the new name; onto itself changes nothing.
+ * -ENOENT. */
+int drop_rename(struct drop_box *b, const char *sid, const char *from, const char *to);
+/* Write or truncate; past REQUEST_MAX_BYTES -EFBIG and nothing is kept. */
 int drop_write(struct drop *d, const char *buf, size_t len, off_t off);
 int drop_truncate(struct drop *d, off_t len);
 /* Copy out a drop's bytes for submitting or reading (malloc'd). */
 int drop_snapshot(struct drop *d, char **buf, size_t *len, bool *dirty);
 void drop_mark_clean(struct drop *d);
-/* Its name (256 bytes) and flags, read under the drop box lock: a rename
- * may change the name at any time. */
+/* Its name (256 bytes) and flags, read under the lock: a rename may change
+ * the name at any time. */
 void drop_flags(struct drop *d, char *name, bool *listed, bool *dirty, bool *failed_big);
 /* Listed names of a session's drops (malloc'd array of malloc'd strings). */
-int drop_names(const char *sid, char ***names, size_t *n);
+int drop_names(struct drop_box *b, const char *sid, char ***names, size_t *n);
 void drop_stat(struct drop *d, struct stat *st);
 void drop_set_times(struct drop *d, const struct timespec *mtime);
 void drop_set_mode(struct drop *d, mode_t mode);
-void drop_free_all(void);
 
 /* ---- render.c: the contents of synthetic files ---- */
 
@@ -139,6 +174,8 @@ struct fs_ctx {
 	struct core *core;
 	struct fuse_session *se;
 	bool allow_other;
+	struct node_table nodes;
+	struct drop_box drops;
 };
 extern struct fs_ctx fs;
 

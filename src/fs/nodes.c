@@ -12,11 +12,6 @@
 
 #include "fs_impl.h"
 
-static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hmap by_key;	/* protected by nodes_lock */
-static struct hmap by_ino;	/* protected by nodes_lock */
-static fuse_ino_t next_ino = FS_FIXED_INOS;	/* protected by nodes_lock */
-
 /* In the order of FS_INO_ROOT.. FS_INO_JOBS. */
 static const enum node_kind fixed[] = { N_ROOT, N_README, N_STATS, N_SESSIONS, N_JOB_LINKS };
 
@@ -27,7 +22,7 @@ static void node_key(char *out, size_t cap, enum node_kind kind, const char *sid
 		 jid ? jid : "", name ? name : "");
 }
 
-static struct node *node_new(enum node_kind kind, const char *sid, const char *jid,
+static struct node *node_new(struct node_table *t, enum node_kind kind, const char *sid, const char *jid,
 			     const char *name, enum job_file jf, fuse_ino_t ino)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -42,20 +37,29 @@ static struct node *node_new(enum node_kind kind, const char *sid, const char *j
 	snprintf(n->name, sizeof(n->name), "%s", name ? name : "");
 	node_key(n->key, sizeof(n->key), kind, sid, jid, name, jf);
 	snprintf(n->ino_key, sizeof(n->ino_key), "%lu", (unsigned long)ino);
-	if (hmap_put(&by_key, n->key, n) || hmap_put(&by_ino, n->ino_key, n)) {
-		hmap_del(&by_key, n->key);
+	if (hmap_put(&t->by_key, n->key, n) || hmap_put(&t->by_ino, n->ino_key, n)) {
+		hmap_del(&t->by_key, n->key);
 		free(n);
 		return NULL;
 	}
 	return n;
 }
 
-void nodes_init(void)
+int nodes_init(struct node_table *t)
 {
-	hmap_init(&by_key);
-	hmap_init(&by_ino);
+	int rc;
+
+	if ((rc = pthread_mutex_init(&t->lock, NULL)))
+		return -rc;
+	hmap_init(&t->by_key);
+	hmap_init(&t->by_ino);
+	t->next_ino = FS_FIXED_INOS;
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++)
-		node_new(fixed[i], NULL, NULL, NULL, 0, (fuse_ino_t)(FS_INO_ROOT + i));
+		if (!node_new(t, fixed[i], NULL, NULL, NULL, 0, (fuse_ino_t)(FS_INO_ROOT + i))) {
+			nodes_release(t);
+			return -ENOMEM;
+		}
+	return 0;
 }
 
 static void free_node(void *ctx, void *val)
@@ -64,45 +68,46 @@ static void free_node(void *ctx, void *val)
 	free(val);
 }
 
-void nodes_free(void)
+void nodes_release(struct node_table *t)
 {
-	hmap_each(&by_ino, free_node, NULL);
-	hmap_free(&by_key);
-	hmap_free(&by_ino);
+	hmap_each(&t->by_ino, free_node, NULL);
+	hmap_free(&t->by_key);
+	hmap_free(&t->by_ino);
+	pthread_mutex_destroy(&t->lock);
 }
 
-int nodes_get(enum node_kind kind, const char *sid, const char *jid, const char *name,
+int nodes_get(struct node_table *t, enum node_kind kind, const char *sid, const char *jid, const char *name,
 	      enum job_file jf, struct node *out)
 {
 	char key[512];
 	struct node *n;
 
 	node_key(key, sizeof(key), kind, sid, jid, name, jf);
-	pthread_mutex_lock(&nodes_lock);
-	n = hmap_get(&by_key, key);
+	pthread_mutex_lock(&t->lock);
+	n = hmap_get(&t->by_key, key);
 	if (!n)
-		n = node_new(kind, sid, jid, name, jf, next_ino++);
+		n = node_new(t, kind, sid, jid, name, jf, t->next_ino++);
 	if (n)
 		*out = *n;
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOMEM;
 }
 
-int nodes_find(fuse_ino_t ino, struct node *out)
+int nodes_find(struct node_table *t, fuse_ino_t ino, struct node *out)
 {
 	char key[24];
 	struct node *n;
 
 	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
-	pthread_mutex_lock(&nodes_lock);
-	n = hmap_get(&by_ino, key);
+	pthread_mutex_lock(&t->lock);
+	n = hmap_get(&t->by_ino, key);
 	if (n)
 		*out = *n;
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOENT;
 }
 
-fuse_ino_t nodes_ino_of(enum node_kind kind, const char *sid, const char *jid,
+fuse_ino_t nodes_ino_of(struct node_table *t, enum node_kind kind, const char *sid, const char *jid,
 			const char *name, enum job_file jf)
 {
 	char key[512];
@@ -110,17 +115,17 @@ fuse_ino_t nodes_ino_of(enum node_kind kind, const char *sid, const char *jid,
 	fuse_ino_t ino;
 
 	node_key(key, sizeof(key), kind, sid, jid, name, jf);
-	pthread_mutex_lock(&nodes_lock);
-	n = hmap_get(&by_key, key);
+	pthread_mutex_lock(&t->lock);
+	n = hmap_get(&t->by_key, key);
 	ino = n ? n->ino : 0;
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 	return ino;
 }
 
-fuse_ino_t nodes_peek_ino(enum node_kind kind, const char *sid, const char *jid,
+fuse_ino_t nodes_peek_ino(struct node_table *t, enum node_kind kind, const char *sid, const char *jid,
 			  const char *name, enum job_file jf)
 {
-	fuse_ino_t ino = nodes_ino_of(kind, sid, jid, name, jf);
+	fuse_ino_t ino = nodes_ino_of(t, kind, sid, jid, name, jf);
 	char key[512];
 	uint64_t h = 1469598103934665603ULL;
 
@@ -133,33 +138,33 @@ fuse_ino_t nodes_peek_ino(enum node_kind kind, const char *sid, const char *jid,
 	return (fuse_ino_t)(h | (1ULL << 62));
 }
 
-void nodes_ref(fuse_ino_t ino)
+void nodes_ref(struct node_table *t, fuse_ino_t ino)
 {
 	char key[24];
 	struct node *n;
 
 	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
-	pthread_mutex_lock(&nodes_lock);
-	if ((n = hmap_get(&by_ino, key)))
+	pthread_mutex_lock(&t->lock);
+	if ((n = hmap_get(&t->by_ino, key)))
 		n->nlookup++;
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
-void nodes_forget(fuse_ino_t ino, uint64_t count)
+void nodes_forget(struct node_table *t, fuse_ino_t ino, uint64_t count)
 {
 	char key[24];
 	struct node *n;
 
 	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
-	pthread_mutex_lock(&nodes_lock);
-	n = hmap_get(&by_ino, key);
+	pthread_mutex_lock(&t->lock);
+	n = hmap_get(&t->by_ino, key);
 	if (n && ino >= FS_FIXED_INOS) {
 		n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
 		if (!n->nlookup) {
-			hmap_del(&by_ino, n->ino_key);
-			hmap_del(&by_key, n->key);
+			hmap_del(&t->by_ino, n->ino_key);
+			hmap_del(&t->by_key, n->key);
 			free(n);
 		}
 	}
-	pthread_mutex_unlock(&nodes_lock);
+	pthread_mutex_unlock(&t->lock);
 }

@@ -295,7 +295,7 @@ static int attr_job(const struct node *n, struct stat *s)
 
 static int attr_request_file(const struct node *n, struct stat *s)
 {
-	struct drop *d = drop_get(n->sid, n->name);
+	struct drop *d = drop_get(&fs.drops, n->sid, n->name);
 	char jid[JOB_ID_LEN + 1];
 	struct core_job_brief b;
 	struct stat ss;
@@ -418,7 +418,7 @@ static int child_job_file(const struct node *p, const char *name, struct node *c
 {
 	for (int i = 0; i < JF_COUNT; i++)
 		if (strcmp(name, fs_job_file_names[i]) == 0)
-			return nodes_get(N_JOB_FILE, p->sid, p->jid, NULL, (enum job_file)i, c);
+			return nodes_get(&fs.nodes, N_JOB_FILE, p->sid, p->jid, NULL, (enum job_file)i, c);
 	return -ENOENT;
 }
 
@@ -439,30 +439,30 @@ static int child_of(const struct node *p, const char *name, struct node *c)
 	case N_ROOT:
 		for (size_t i = 0; i < sizeof(root) / sizeof(*root); i++)
 			if (strcmp(name, root[i].name) == 0)
-				return nodes_find(root[i].ino, c);
+				return nodes_find(&fs.nodes, root[i].ino, c);
 		return -ENOENT;
 	case N_SESSIONS:
 		if (session_stat(name, &ss))
 			return -ENOENT;
-		return nodes_get(N_SESSION, name, NULL, NULL, 0, c);
+		return nodes_get(&fs.nodes, N_SESSION, name, NULL, NULL, 0, c);
 	case N_JOB_LINKS:
 		if (!job_id_valid(name) || core_job_brief(fs.core, name, &b))
 			return -ENOENT;
-		return nodes_get(N_JOB_LINK, b.sid, name, NULL, 0, c);
+		return nodes_get(&fs.nodes, N_JOB_LINK, b.sid, name, NULL, 0, c);
 	case N_SESSION:
 		for (size_t i = 0; i < sizeof(session) / sizeof(*session); i++)
 			if (strcmp(name, session[i].name) == 0)
-				return nodes_get(session[i].kind, p->sid, NULL, NULL, 0, c);
+				return nodes_get(&fs.nodes, session[i].kind, p->sid, NULL, NULL, 0, c);
 		return -ENOENT;
 	case N_STEMS:
-		return nodes_get(N_STEM_FILE, p->sid, NULL, name, 0, c);
+		return nodes_get(&fs.nodes, N_STEM_FILE, p->sid, NULL, name, 0, c);
 	case N_REQUESTS:
-		return nodes_get(N_REQUEST_FILE, p->sid, NULL, name, 0, c);
+		return nodes_get(&fs.nodes, N_REQUEST_FILE, p->sid, NULL, name, 0, c);
 	case N_SESSION_JOBS:
 		if (!job_id_valid(name) || core_job_brief(fs.core, name, &b) ||
 		    strcmp(b.sid, p->sid) != 0)
 			return -ENOENT;
-		return nodes_get(N_JOB, p->sid, name, NULL, 0, c);
+		return nodes_get(&fs.nodes, N_JOB, p->sid, name, NULL, 0, c);
 	case N_JOB:
 		return child_job_file(p, name, c);
 	default:
@@ -480,16 +480,16 @@ static int reply_entry_for(fuse_req_t req, const struct node *c)
 	e.ino = c->ino;
 	e.attr_timeout = attr_timeout(c);
 	e.entry_timeout = entry_timeout(c);
-	nodes_ref(c->ino);
+	nodes_ref(&fs.nodes, c->ino);
 	if (fuse_reply_entry(req, &e))
-		nodes_forget(c->ino, 1);
+		nodes_forget(&fs.nodes, c->ino, 1);
 	return 0;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node p, c;
-	int rc = strnlen(name, 256) > 255 ? -ENAMETOOLONG : nodes_find(parent, &p);
+	int rc = strnlen(name, 256) > 255 ? -ENAMETOOLONG : nodes_find(&fs.nodes, parent, &p);
 
 	if (!rc)
 		rc = child_of(&p, name, &c);
@@ -501,14 +501,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	nodes_forget(ino, nlookup);
+	nodes_forget(&fs.nodes, ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		nodes_forget(forgets[i].ino, forgets[i].nlookup);
+		nodes_forget(&fs.nodes, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -519,7 +519,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int rc;
 
 	(void)fi;
-	if ((rc = nodes_find(ino, &n)) || (rc = node_attr(&n, &s)))
+	if ((rc = nodes_find(&fs.nodes, ino, &n)) || (rc = node_attr(&n, &s)))
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &s, attr_timeout(&n));
@@ -530,7 +530,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	char target[512], jid[JOB_ID_LEN + 1];
 	struct node n;
 
-	if (nodes_find(ino, &n)) {
+	if (nodes_find(&fs.nodes, ino, &n)) {
 		fuse_reply_err(req, ENOENT);
 	} else if (n.kind == N_LATEST) {
 		if (core_session_latest(fs.core, n.sid, jid))
@@ -573,7 +573,7 @@ static int snap_names(struct handle *h, size_t *cap, char **names, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (!rc)
 			rc = snap_add(h, cap, names[i],
-				      nodes_peek_ino(kind, kind == N_SESSION ? names[i] : sid, NULL,
+				      nodes_peek_ino(&fs.nodes, kind, kind == N_SESSION ? names[i] : sid, NULL,
 						     kind == N_SESSION ? NULL : names[i], 0), type);
 		free(names[i]);
 	}
@@ -588,7 +588,7 @@ static int snap_jobs(struct handle *h, size_t *cap, const char *sid, enum node_k
 	int rc = core_session_jobs(fs.core, sid, &ids, &n);
 
 	for (size_t i = 0; !rc && i < n; i++)
-		rc = snap_add(h, cap, ids[i], nodes_peek_ino(kind, sid, ids[i], NULL, 0), type);
+		rc = snap_add(h, cap, ids[i], nodes_peek_ino(&fs.nodes, kind, sid, ids[i], NULL, 0), type);
 	free(ids);
 	return rc;
 }
@@ -611,11 +611,11 @@ static int snap_requests(struct handle *h, size_t *cap, const char *sid)
 
 	if (rc)
 		return rc;
-	rc = drop_names(sid, &drafts, &nd);
+	rc = drop_names(&fs.drops, sid, &drafts, &nd);
 	for (size_t i = 0; !rc && i < nd; i++)
 		if (!name_in(names, n, drafts[i]))
 			rc = snap_add(h, cap, drafts[i],
-				      nodes_peek_ino(N_REQUEST_FILE, sid, NULL, drafts[i], 0), S_IFREG);
+				      nodes_peek_ino(&fs.nodes, N_REQUEST_FILE, sid, NULL, drafts[i], 0), S_IFREG);
 	for (size_t i = 0; drafts && i < nd; i++)
 		free(drafts[i]);
 	free(drafts);
@@ -636,7 +636,7 @@ static int snap_stems(struct handle *h, size_t *cap, const char *sid)
 	while (!rc && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			rc = snap_add(h, cap, e->d_name,
-				      nodes_peek_ino(N_STEM_FILE, sid, NULL, e->d_name, 0),
+				      nodes_peek_ino(&fs.nodes, N_STEM_FILE, sid, NULL, e->d_name, 0),
 				      (mode_t)(e->d_type == DT_DIR ? S_IFDIR
 					       : e->d_type == DT_LNK ? S_IFLNK : S_IFREG));
 	closedir(d);
@@ -675,9 +675,9 @@ static int snap_dir(struct handle *h, const struct node *n)
 		free(names);
 		return rc;
 	case N_SESSION:
-		rc = rc ? rc : snap_add(h, &cap, "stems", nodes_peek_ino(N_STEMS, n->sid, NULL, NULL, 0), S_IFDIR);
-		rc = rc ? rc : snap_add(h, &cap, "requests", nodes_peek_ino(N_REQUESTS, n->sid, NULL, NULL, 0), S_IFDIR);
-		rc = rc ? rc : snap_add(h, &cap, "jobs", nodes_peek_ino(N_SESSION_JOBS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "stems", nodes_peek_ino(&fs.nodes, N_STEMS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "requests", nodes_peek_ino(&fs.nodes, N_REQUESTS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "jobs", nodes_peek_ino(&fs.nodes, N_SESSION_JOBS, n->sid, NULL, NULL, 0), S_IFDIR);
 		for (int i = 0; i < 2 && !rc; i++) {
 			const char *name = i ? "final_mix.wav" : "latest";
 			struct stat s;
@@ -698,7 +698,7 @@ static int snap_dir(struct handle *h, const struct node *n)
 		for (int i = 0; !rc && i < JF_COUNT; i++)
 			if (i != JF_FINAL_MIX || b.state == JOB_COMPLETE)
 				rc = snap_add(h, &cap, fs_job_file_names[i],
-					      nodes_peek_ino(N_JOB_FILE, n->sid, n->jid, NULL, (enum job_file)i),
+					      nodes_peek_ino(&fs.nodes, N_JOB_FILE, n->sid, n->jid, NULL, (enum job_file)i),
 					      S_IFREG);
 		return rc;
 	default:
@@ -710,7 +710,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct node n;
 	struct handle *h;
-	int rc = nodes_find(ino, &n);
+	int rc = nodes_find(&fs.nodes, ino, &n);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -784,7 +784,7 @@ static int drop_submit(struct drop *d, uid_t uid)
 
 	drop_flags(d, name, &listed, &dirty, &big);
 	if (big) {
-		drop_unlink(d->sid, name);
+		drop_unlink(&fs.drops, d->sid, name);
 		return -EFBIG;
 	}
 	if (request_name_is_draft(name) || !listed)
@@ -801,7 +801,7 @@ static int drop_submit(struct drop *d, uid_t uid)
 	drop_mark_clean(d);
 	/* the receipt takes its place, or nothing: a request the store could
 	 * not take is not kept half-accepted */
-	drop_unlink(d->sid, name);
+	drop_unlink(&fs.drops, d->sid, name);
 	if (rc == -EINVAL)
 		log_info("session %s: request %s rejected (job %s): %s", d->sid, name, jid, err);
 	else if (rc && rc != -EDQUOT)
@@ -814,7 +814,7 @@ static int open_drop(fuse_req_t req, const struct node *n, struct fuse_file_info
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
-	struct drop *d = drop_get(n->sid, n->name);
+	struct drop *d = drop_get(&fs.drops, n->sid, n->name);
 	char jid[JOB_ID_LEN + 1];
 	int rc;
 
@@ -824,7 +824,7 @@ static int open_drop(fuse_req_t req, const struct node *n, struct fuse_file_info
 		return rc;
 	}
 	if (!d && writing) /* (re)writing a receipt's name: a new request */
-		d = drop_create(n->sid, n->name, ctx->uid, ctx->gid, 0644);
+		d = drop_create(&fs.drops, n->sid, n->name, ctx->uid, ctx->gid, 0644);
 	else if (d && (fi->flags & O_TRUNC))
 		drop_truncate(d, 0);
 	if (!d) { /* reading a receipt */
@@ -907,7 +907,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = NULL;
 	struct node n;
-	int rc = nodes_find(ino, &n);
+	int rc = nodes_find(&fs.nodes, ino, &n);
 
 	if (!rc)
 		rc = open_node(req, &n, fi, &h);
@@ -1139,7 +1139,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct handle *h = NULL;
 	struct node p, c;
 	struct fuse_entry_param e = { 0 };
-	int rc = nodes_find(parent, &p);
+	int rc = nodes_find(&fs.nodes, parent, &p);
 
 	if (!rc && p.kind != N_REQUESTS && p.kind != N_STEMS)
 		rc = -EACCES;
@@ -1152,7 +1152,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!rc && !(h = handle_new(p.kind == N_REQUESTS ? H_DROP : H_FD, &c, ctx->uid)))
 		rc = -ENOMEM;
 	if (!rc && p.kind == N_REQUESTS) {
-		if (!(h->drop = drop_create(p.sid, name, ctx->uid, ctx->gid, mode & ~ctx->umask)))
+		if (!(h->drop = drop_create(&fs.drops, p.sid, name, ctx->uid, ctx->gid, mode & ~ctx->umask)))
 			rc = -ENOMEM;
 	} else if (!rc) {
 		rc = stem_create(p.sid, name, fi->flags, mode & ~ctx->umask & 0777, ctx, h);
@@ -1173,9 +1173,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	nodes_ref(c.ino);
+	nodes_ref(&fs.nodes, c.ino);
 	if (fuse_reply_create(req, &e, fi)) {
-		nodes_forget(c.ino, 1);
+		nodes_forget(&fs.nodes, c.ino, 1);
 		handle_put(handle_retire(fi));
 	}
 }
@@ -1183,7 +1183,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
 			const struct fuse_ctx *ctx)
 {
-	struct drop *d = drop_get(n->sid, n->name);
+	struct drop *d = drop_get(&fs.drops, n->sid, n->name);
 	struct timespec now;
 	int rc = 0;
 
@@ -1194,7 +1194,7 @@ static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
 			return 0;
 		if ((rc = may_write_session(n->sid, ctx->uid)))
 			return rc;
-		if (!(d = drop_create(n->sid, n->name, ctx->uid, ctx->gid, 0644)))
+		if (!(d = drop_create(&fs.drops, n->sid, n->name, ctx->uid, ctx->gid, 0644)))
 			return -ENOMEM;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE)
@@ -1250,7 +1250,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	uid_t uid = req_uid(req);
 	struct node n;
 	struct stat s;
-	int rc = nodes_find(ino, &n);
+	int rc = nodes_find(&fs.nodes, ino, &n);
 
 	(void)fi;
 	if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -1275,7 +1275,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct node p, c;
-	int rc = nodes_find(parent, &p);
+	int rc = nodes_find(&fs.nodes, parent, &p);
 
 	(void)mode;
 	if (!rc && p.kind != N_SESSIONS)
@@ -1295,7 +1295,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node p;
-	int rc = nodes_find(parent, &p);
+	int rc = nodes_find(&fs.nodes, parent, &p);
 
 	if (!rc && p.kind == N_SESSION_JOBS)
 		rc = job_id_valid(name) ? core_delete(fs.core, name, (long)req_uid(req)) : -ENOENT;
@@ -1309,14 +1309,14 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uid_t uid = req_uid(req);
 	char jid[JOB_ID_LEN + 1];
 	struct node p;
-	int rc = nodes_find(parent, &p);
+	int rc = nodes_find(&fs.nodes, parent, &p);
 
 	if (!rc && (p.kind == N_REQUESTS || p.kind == N_STEMS))
 		rc = may_write_session(p.sid, uid);
 	else if (!rc)
 		rc = -EPERM;
 	if (!rc && p.kind == N_REQUESTS) {
-		rc = drop_unlink(p.sid, name);
+		rc = drop_unlink(&fs.drops, p.sid, name);
 		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, jid) == 0)
 			rc = -EPERM; /* a receipt stays until its job expires */
 	} else if (!rc) {
@@ -1337,7 +1337,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char from[JOB_ID_LEN + 1];
 	struct node p;
 	struct drop *d;
-	int rc = nodes_find(parent, &p);
+	int rc = nodes_find(&fs.nodes, parent, &p);
 
 	if (!rc && newparent != parent)
 		rc = -EXDEV;
@@ -1358,10 +1358,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			close(dfd);
 	} else if (!rc) {
 		/* write-then-rename: a draft renamed to a plain name is dropped */
-		rc = drop_rename(p.sid, name, newname);
+		rc = drop_rename(&fs.drops, p.sid, name, newname);
 		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, from) == 0)
 			rc = -EPERM;
-		if (!rc && (d = drop_get(p.sid, newname))) {
+		if (!rc && (d = drop_get(&fs.drops, p.sid, newname))) {
 			rc = drop_submit(d, uid);
 			drop_put(d);
 		}

@@ -431,3 +431,17 @@ bool util_valid_text(const char *s)
 	}
 	return true;
 }
+
+int util_grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+	size_t want = *cap ? *cap * 2 : 16;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	if (want > SIZE_MAX / elem || !(nv = realloc(*v, want * elem)))
+		return -ENOMEM;
+	*v = nv;
+	*cap = want;
+	return 0;
+}

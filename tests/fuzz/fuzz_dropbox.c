@@ -17,12 +17,12 @@ static const char *const names[] = { "a.json", "b.json", ".a.json.swp", "a.json~
 #define N_NAMES (sizeof(names) / sizeof(*names))
 #define N_HELD 8
 
-static void check_listing(const char *sid)
+static void check_listing(struct drop_box *box, const char *sid)
 {
 	char **v;
 	size_t n;
 
-	if (drop_names(sid, &v, &n))
+	if (drop_names(box, sid, &v, &n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = i + 1; k < n; k++)
@@ -33,7 +33,7 @@ static void check_listing(const char *sid)
 	free(v);
 }
 
-static void step(struct drop **held, uint8_t op, uint8_t a, uint8_t b, uint8_t c)
+static void step(struct drop_box *box, struct drop **held, uint8_t op, uint8_t a, uint8_t b, uint8_t c)
 {
 	const char *sid = (a & 1) ? "s2" : "s1";
 	const char *name = names[(a >> 1) % N_NAMES], *other = names[b % N_NAMES];
@@ -43,11 +43,11 @@ static void step(struct drop **held, uint8_t op, uint8_t a, uint8_t b, uint8_t c
 	bool l, d, big;
 
 	switch (op % 9) {
-	case 0: if (!*h) *h = drop_create(sid, name, 1000, 100, 0644); break;
-	case 1: if (!*h) *h = drop_get(sid, name); break;
+	case 0: if (!*h) *h = drop_create(box, sid, name, 1000, 100, 0644); break;
+	case 1: if (!*h) *h = drop_get(box, sid, name); break;
 	case 2: if (*h) { drop_put(*h); *h = NULL; } break;
-	case 3: drop_unlink(sid, name); break;
-	case 4: drop_rename(sid, name, other); break;
+	case 3: drop_unlink(box, sid, name); break;
+	case 4: drop_rename(box, sid, name, other); break;
 	case 5:
 		if (*h) {
 			memset(buf, b, sizeof(buf));
@@ -70,15 +70,18 @@ static void step(struct drop **held, uint8_t op, uint8_t a, uint8_t b, uint8_t c
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct drop *held[N_HELD] = { 0 };
+	struct drop_box b, *box = &b;
 
+	if (drop_box_init(box))
+		abort();
 	for (size_t i = 0; i + 4 <= size; i += 4) {
-		step(held, data[i], data[i + 1], data[i + 2], data[i + 3]);
-		check_listing("s1");
-		check_listing("s2");
+		step(box, held, data[i], data[i + 1], data[i + 2], data[i + 3]);
+		check_listing(box, "s1");
+		check_listing(box, "s2");
 	}
 	for (size_t i = 0; i < N_HELD; i++)
 		if (held[i])
 			drop_put(held[i]);
-	drop_free_all();
+	drop_box_release(box);
 	return 0;
 }
