@@ -26,6 +26,7 @@ struct ev_item {
 };
 
 struct waiter {
+	struct fs_events *events;	/* whose list it is on */
 	fuse_req_t req;
 	char jid[JOB_ID_LEN + 1];
 	struct waiter *next;
@@ -37,56 +38,45 @@ struct poller {
 	struct poller *next;
 };
 
-static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ev_cond = PTHREAD_COND_INITIALIZER;
-static struct ev_item *ev_head, *ev_tail;	/* protected by ev_lock */
-static bool ev_stopping;			/* protected by ev_lock */
-static pthread_t ev_thread;
-static bool ev_started;
-static struct fuse_session *ev_se;
-
-static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct waiter *waiters;	/* protected by wait_lock */
-static struct poller *pollers;	/* protected by wait_lock */
-
-static void ev_push(struct ev_item *it)
+static void ev_push(struct fs_events *e, struct ev_item *it)
 {
-	pthread_mutex_lock(&ev_lock);
-	if (ev_tail)
-		ev_tail->next = it;
+	pthread_mutex_lock(&e->lock);
+	if (e->tail)
+		e->tail->next = it;
 	else
-		ev_head = it;
-	ev_tail = it;
-	pthread_cond_signal(&ev_cond);
-	pthread_mutex_unlock(&ev_lock);
+		e->head = it;
+	e->tail = it;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
 }
 
 void events_listener(void *ctx, enum core_event ev, const char *sid, const char *jid)
 {
+	struct mixfs_fs *fs = ctx;
 	struct ev_item *it = calloc(1, sizeof(*it));
 
-	(void)ctx;
 	if (!it)
 		return; /* the kernel's short timeouts catch up */
 	it->ev = ev;
 	snprintf(it->sid, sizeof(it->sid), "%s", sid);
 	snprintf(it->jid, sizeof(it->jid), "%s", jid);
-	ev_push(it);
+	ev_push(&fs->events, it);
 }
 
 /* Take @w out of the list; true when it was there (then we answer it). */
 static bool waiter_take(struct waiter *w)
 {
+	struct fs_events *e = w->events;
 	bool found = false;
 
-	pthread_mutex_lock(&wait_lock);
-	for (struct waiter **p = &waiters; *p; p = &(*p)->next)
+	pthread_mutex_lock(&e->wait_lock);
+	for (struct waiter **p = &e->waiters; *p; p = &(*p)->next)
 		if (*p == w) {
 			*p = w->next;
 			found = true;
 			break;
 		}
-	pthread_mutex_unlock(&wait_lock);
+	pthread_mutex_unlock(&e->wait_lock);
 	return found;
 }
 
@@ -122,29 +112,32 @@ static bool job_settled(struct core *c, const char *jid)
 	return core_job_state(c, jid, &st, NULL, NULL) != 0 || job_state_is_final(st);
 }
 
-void events_wait(struct core *c, fuse_req_t req, const char *jid)
+void events_wait(struct mixfs_fs *fs, fuse_req_t req, const char *jid)
 {
+	struct fs_events *e = &fs->events;
 	struct waiter *w = calloc(1, sizeof(*w));
 
 	if (!w) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	w->events = e;
 	w->req = req;
 	snprintf(w->jid, sizeof(w->jid), "%s", jid);
-	pthread_mutex_lock(&wait_lock);
-	w->next = waiters;
-	waiters = w;
-	pthread_mutex_unlock(&wait_lock);
+	pthread_mutex_lock(&e->wait_lock);
+	w->next = e->waiters;
+	e->waiters = w;
+	pthread_mutex_unlock(&e->wait_lock);
 	/* may call wait_interrupted at once if the request already was */
 	fuse_req_interrupt_func(req, wait_interrupted, w);
 	/* the job may have settled before we were listed */
-	if (job_settled(c, jid) && waiter_take(w))
-		waiter_answer(c, w);
+	if (job_settled(fs->core, jid) && waiter_take(w))
+		waiter_answer(fs->core, w);
 }
 
-void events_poll(const char *jid, struct fuse_pollhandle *ph)
+void events_poll(struct mixfs_fs *fs, const char *jid, struct fuse_pollhandle *ph)
 {
+	struct fs_events *e = &fs->events;
 	struct poller *p = calloc(1, sizeof(*p));
 
 	if (!p) {
@@ -153,20 +146,22 @@ void events_poll(const char *jid, struct fuse_pollhandle *ph)
 	}
 	snprintf(p->jid, sizeof(p->jid), "%s", jid);
 	p->ph = ph;
-	pthread_mutex_lock(&wait_lock);
-	p->next = pollers;
-	pollers = p;
-	pthread_mutex_unlock(&wait_lock);
+	pthread_mutex_lock(&e->wait_lock);
+	p->next = e->pollers;
+	e->pollers = p;
+	pthread_mutex_unlock(&e->wait_lock);
 }
 
-static void wake_job(struct core *c, const char *jid)
+static void wake_job(struct mixfs_fs *fs, const char *jid)
 {
+	struct fs_events *e = &fs->events;
+	struct core *c = fs->core;
 	struct waiter *ready = NULL, **wp;
 	struct poller *fired = NULL, **pp;
 	bool settled = job_settled(c, jid);
 
-	pthread_mutex_lock(&wait_lock);
-	for (wp = &waiters; settled && *wp;) {
+	pthread_mutex_lock(&e->wait_lock);
+	for (wp = &e->waiters; settled && *wp;) {
 		struct waiter *w = *wp;
 
 		if (strcmp(w->jid, jid) == 0) {
@@ -177,7 +172,7 @@ static void wake_job(struct core *c, const char *jid)
 			wp = &w->next;
 		}
 	}
-	for (pp = &pollers; *pp;) {
+	for (pp = &e->pollers; *pp;) {
 		struct poller *p = *pp;
 
 		if (strcmp(p->jid, jid) == 0) {
@@ -188,7 +183,7 @@ static void wake_job(struct core *c, const char *jid)
 			pp = &p->next;
 		}
 	}
-	pthread_mutex_unlock(&wait_lock);
+	pthread_mutex_unlock(&e->wait_lock);
 	while (ready) {
 		struct waiter *next = ready->next;
 
@@ -205,97 +200,124 @@ static void wake_job(struct core *c, const char *jid)
 	}
 }
 
-static void forget_job_names(const struct ev_item *it)
+static void forget_job_names(struct mixfs_fs *fs, const struct ev_item *it)
 {
-	fuse_ino_t dir = nodes_ino_of(&fs.nodes, N_SESSION_JOBS, it->sid, NULL, NULL, 0);
+	fuse_ino_t dir = nodes_ino_of(&fs->nodes, N_SESSION_JOBS, it->sid, NULL, NULL, 0);
 
 	if (dir)
-		fuse_lowlevel_notify_inval_entry(ev_se, dir, it->jid, strlen(it->jid));
-	fuse_lowlevel_notify_inval_entry(ev_se, FS_INO_JOBS, it->jid, strlen(it->jid));
+		fuse_lowlevel_notify_inval_entry(fs->se, dir, it->jid, strlen(it->jid));
+	fuse_lowlevel_notify_inval_entry(fs->se, FS_INO_JOBS, it->jid, strlen(it->jid));
 }
 
 /* A job completed: the session's final_mix.wav may be a new file now. */
-static void forget_session_mix(const struct ev_item *it)
+static void forget_session_mix(struct mixfs_fs *fs, const struct ev_item *it)
 {
 	struct core_job_brief b;
 	fuse_ino_t ino;
 
-	if (core_job_brief(fs.core, it->jid, &b) || b.state != JOB_COMPLETE)
+	if (core_job_brief(fs->core, it->jid, &b) || b.state != JOB_COMPLETE)
 		return;
-	if ((ino = nodes_ino_of(&fs.nodes, N_SESSION_FINAL, it->sid, NULL, NULL, 0)))
-		fuse_lowlevel_notify_inval_inode(ev_se, ino, 0, 0);
+	if ((ino = nodes_ino_of(&fs->nodes, N_SESSION_FINAL, it->sid, NULL, NULL, 0)))
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
-static void ev_handle(struct ev_item *it)
+static void ev_handle(struct mixfs_fs *fs, struct ev_item *it)
 {
 	if (it->ev == CORE_EV_DELETED)
-		forget_job_names(it);
+		forget_job_names(fs, it);
 	if (it->ev == CORE_EV_CHANGED)
-		forget_session_mix(it);
+		forget_session_mix(fs, it);
 	if (it->ev != CORE_EV_CREATED)
-		wake_job(fs.core, it->jid);
+		wake_job(fs, it->jid);
 }
 
 static void *ev_main(void *arg)
 {
-	(void)arg;
+	struct mixfs_fs *fs = arg;
+	struct fs_events *e = &fs->events;
+
 	for (;;) {
 		struct ev_item *it;
 
-		pthread_mutex_lock(&ev_lock);
-		while (!ev_head && !ev_stopping)
-			pthread_cond_wait(&ev_cond, &ev_lock);
-		it = ev_head;
+		pthread_mutex_lock(&e->lock);
+		while (!e->head && !e->stopping)
+			pthread_cond_wait(&e->cond, &e->lock);
+		it = e->head;
 		if (it) {
-			ev_head = it->next;
-			if (!ev_head)
-				ev_tail = NULL;
+			e->head = it->next;
+			if (!e->head)
+				e->tail = NULL;
 		}
-		pthread_mutex_unlock(&ev_lock);
+		pthread_mutex_unlock(&e->lock);
 		if (!it)
 			return NULL;
-		ev_handle(it);
+		ev_handle(fs, it);
 		free(it);
 	}
 }
 
-void events_init(struct fuse_session *se)
+int events_init(struct mixfs_fs *fs)
 {
-	ev_se = se;
-	ev_stopping = false;
-	ev_started = pthread_create(&ev_thread, NULL, ev_main, NULL) == 0;
+	struct fs_events *e = &fs->events;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if ((rc = pthread_mutex_init(&e->lock, NULL)))
+		return -rc;
+	if ((rc = pthread_mutex_init(&e->wait_lock, NULL))) {
+		pthread_mutex_destroy(&e->lock);
+		return -rc;
+	}
+	if ((rc = pthread_cond_init(&e->cond, NULL)) ||
+	    (rc = pthread_create(&e->thread, NULL, ev_main, fs))) {
+		events_release(fs);
+		return -rc;
+	}
+	e->started = true;
+	return 0;
 }
 
-void events_stop(void)
+void events_stop(struct mixfs_fs *fs)
 {
-	pthread_mutex_lock(&ev_lock);
-	ev_stopping = true;
-	pthread_cond_signal(&ev_cond);
-	pthread_mutex_unlock(&ev_lock);
-	if (ev_started)
-		pthread_join(ev_thread, NULL);
-	ev_started = false;
-	pthread_mutex_lock(&wait_lock);
-	while (waiters) {
-		struct waiter *w = waiters;
+	struct fs_events *e = &fs->events;
 
-		waiters = w->next;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = true;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	if (e->started)
+		pthread_join(e->thread, NULL);
+	e->started = false;
+	pthread_mutex_lock(&e->wait_lock);
+	while (e->waiters) {
+		struct waiter *w = e->waiters;
+
+		e->waiters = w->next;
 		fuse_reply_err(w->req, EINTR);
 		free(w);
 	}
-	while (pollers) {
-		struct poller *p = pollers;
+	while (e->pollers) {
+		struct poller *p = e->pollers;
 
-		pollers = p->next;
+		e->pollers = p->next;
 		fuse_pollhandle_destroy(p->ph);
 		free(p);
 	}
-	pthread_mutex_unlock(&wait_lock);
-	while (ev_head) {
-		struct ev_item *it = ev_head;
+	pthread_mutex_unlock(&e->wait_lock);
+	while (e->head) {
+		struct ev_item *it = e->head;
 
-		ev_head = it->next;
+		e->head = it->next;
 		free(it);
 	}
-	ev_tail = NULL;
+	e->tail = NULL;
+}
+
+void events_release(struct mixfs_fs *fs)
+{
+	struct fs_events *e = &fs->events;
+
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->wait_lock);
+	pthread_mutex_destroy(&e->lock);
 }

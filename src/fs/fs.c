@@ -121,84 +121,158 @@ static int check_opts(const struct fs_opts *o, const char *mp)
 
 /* ---- signals ---- */
 
-static int sig_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
+/*
+ * SIGTERM, SIGINT and SIGHUP are blocked in every thread (the mask is set
+ * before any is made, and inherited) and taken by one thread with
+ * sigwait(), which ends the session and unmounts: no handler, no state
+ * shared with one. SIGUSR1 is our own wake-up at exit.
+ */
+static void signals_set(sigset_t *set)
 {
-	char c = (char)sig;
-	ssize_t n = write(sig_pipe[1], &c, 1);
-
-	(void)n;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
 }
 
 static void *sig_main(void *arg)
 {
 	struct fuse_session *se = arg;
-	char c = 0;
+	sigset_t set;
+	int sig = 0;
 
-	while (read(sig_pipe[0], &c, 1) < 0 && errno == EINTR)
+	signals_set(&set);
+	while (sigwait(&set, &sig) != 0)
 		;
-	if (c) { /* a signal, not our own wake-up at exit */
-		log_info("signal %d: unmounting", (int)c);
+	if (sig != SIGUSR1) {
+		log_info("signal %d: unmounting", sig);
 		fuse_session_exit(se);
 		fuse_session_unmount(se);
 	}
 	return NULL;
 }
 
-static int signals_start(struct fuse_session *se, pthread_t *th)
+static int signals_block(sigset_t *old)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t set;
 
-	if (pipe(sig_pipe) < 0)
-		return -errno;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	signals_set(&set);
 	signal(SIGPIPE, SIG_IGN);
-	return -pthread_create(th, NULL, sig_main, se);
+	return -pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-static void signals_stop(pthread_t th)
+static void signals_stop(pthread_t th, const sigset_t *old)
 {
-	char c = 0;
-	ssize_t n = write(sig_pipe[1], &c, 1);
-
-	(void)n;
+	pthread_kill(th, SIGUSR1);
 	pthread_join(th, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	close(sig_pipe[0]);
-	close(sig_pipe[1]);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 /* ---- main ---- */
 
-static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *co)
+static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *co)
 {
-	struct fuse_loop_config *lc;
-	pthread_t sig_th;
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	int rc;
 
-	events_init(se);
-	core_set_listener(fs.core, events_listener, NULL);
-	if ((rc = core_start(fs.core)) || (rc = signals_start(se, &sig_th))) {
-		log_error("cannot start threads: %s", strerror(-rc));
-		return 1;
-	}
-	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
 	fuse_loop_cfg_set_max_threads(lc, co->max_threads);
 	if (co->max_idle_threads != UINT_MAX)
 		fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
 	rc = co->singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
-	signals_stop(sig_th);
-	core_stop(fs.core); /* running jobs requeued; their last events queued */
-	events_stop();
+	return rc;
+}
+
+/* Run the mounted tree until it is unmounted or signalled. */
+static int serve(struct mixfs_fs *fs, const struct fuse_cmdline_opts *co)
+{
+	pthread_t sig_th;
+	sigset_t old;
+	int rc;
+
+	if ((rc = signals_block(&old)) || (rc = events_init(fs))) {
+		log_error("cannot start threads: %s", strerror(-rc));
+		return 1;
+	}
+	core_set_listener(fs->core, events_listener, fs);
+	if ((rc = core_start(fs->core)) || (rc = -pthread_create(&sig_th, NULL, sig_main, fs->se))) {
+		log_error("cannot start threads: %s", strerror(-rc));
+		core_stop(fs->core);
+		events_stop(fs);
+		events_release(fs);
+		return 1;
+	}
+	rc = loop(fs->se, co);
+	signals_stop(sig_th, &old);
+	core_stop(fs->core); /* running jobs requeued; their last events queued */
+	events_stop(fs);
+	events_release(fs);
 	return rc < 0 && rc != -EINTR && rc != -ENODEV ? 1 : 0;
+}
+
+/* The tree's own state, once the core is open. 0 or -errno, nothing held. */
+static int tree_init(struct mixfs_fs *fs)
+{
+	int rc;
+
+	if ((rc = nodes_init(&fs->nodes)))
+		return rc;
+	if ((rc = drop_box_init(&fs->drops))) {
+		nodes_release(&fs->nodes);
+		return rc;
+	}
+	if ((rc = handles_init(&fs->handles))) {
+		drop_box_release(&fs->drops);
+		nodes_release(&fs->nodes);
+	}
+	return rc;
+}
+
+static void tree_release(struct mixfs_fs *fs)
+{
+	handles_release(&fs->handles);
+	drop_box_release(&fs->drops);
+	nodes_release(&fs->nodes);
+}
+
+/* Open the core, mount, serve until unmounted, and undo it all. Returns
+ * the exit status. */
+static int run(struct mixfs_fs *fs, struct fuse_session *se, const struct fuse_cmdline_opts *co,
+	       const struct core_config *cfg)
+{
+	char err[512];
+	int status = 1;
+
+	if (core_open(&fs->core, cfg, util_now_ms(), err, sizeof(err)))
+		return fail("%s%s", err, "");
+	if (tree_init(fs)) {
+		core_close(fs->core);
+		return fail("out of memory%s%s", "", "");
+	}
+	if (fuse_session_mount(se, co->mountpoint) != 0) {
+		fail("cannot mount on %s%s", co->mountpoint, "");
+	} else {
+		fs->se = se;
+		if (fuse_daemonize(co->foreground) == 0) {
+			if (!co->foreground)
+				log_use_syslog();
+			log_info("mounted %s on %s (outputs %s, %u worker%s)", cfg->media_dir,
+				 co->mountpoint, cfg->outputs_dir, cfg->workers,
+				 cfg->workers == 1 ? "" : "s");
+			status = serve(fs, co);
+		}
+		fuse_session_unmount(se);
+		if (status == 0)
+			log_info("unmounted %s", co->mountpoint);
+	}
+	tree_release(fs);
+	core_close(fs->core);
+	fs->core = NULL;
+	return status;
 }
 
 int fs_main(int argc, char **argv)
@@ -207,7 +281,8 @@ int fs_main(int argc, char **argv)
 	struct fs_opts o = { .workers = 1, .job_ttl = 48, .failed_ttl = 24 };
 	struct fuse_cmdline_opts co = { 0 };
 	struct core_config cfg;
-	char outputs[2 * PATH_MAX + 2], media[PATH_MAX], cwd[PATH_MAX], err[512];
+	char outputs[2 * PATH_MAX + 2], media[PATH_MAX], cwd[PATH_MAX];
+	struct mixfs_fs fs = { 0 };
 	struct fuse_session *se;
 	int status = 1;
 
@@ -246,46 +321,11 @@ int fs_main(int argc, char **argv)
 	if (co.debug)
 		log_set_level(LOG_LVL_DEBUG);
 	/* a bad -o option fails here, before MEDIA_DIR is touched */
-	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
-	if (!se)
-		goto out;
-	if (core_open(&fs.core, &cfg, util_now_ms(), err, sizeof(err))) {
-		fail("%s%s", err, "");
-		goto destroy;
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (se) {
+		status = run(&fs, se, &co, &cfg);
+		fuse_session_destroy(se);
 	}
-	if (nodes_init(&fs.nodes)) {
-		fail("out of memory%s%s", "", "");
-		goto close_core_only;
-	}
-	if (drop_box_init(&fs.drops)) {
-		fail("out of memory%s%s", "", "");
-		nodes_release(&fs.nodes);
-		goto close_core_only;
-	}
-	if (fuse_session_mount(se, co.mountpoint) != 0) {
-		fail("cannot mount on %s%s", co.mountpoint, "");
-		goto close_core;
-	}
-	fs.se = se;
-	if (fuse_daemonize(co.foreground) != 0)
-		goto unmount;
-	if (!co.foreground)
-		log_use_syslog();
-	log_info("mounted %s on %s (outputs %s, %u worker%s)", media, co.mountpoint, outputs,
-		 o.workers, o.workers == 1 ? "" : "s");
-	status = serve(se, &co);
-unmount:
-	fuse_session_unmount(se);
-	if (status == 0)
-		log_info("unmounted %s", co.mountpoint);
-close_core:
-	nodes_release(&fs.nodes);
-	drop_box_release(&fs.drops);
-close_core_only:
-	core_close(fs.core);
-	fs.core = NULL;
-destroy:
-	fuse_session_destroy(se);
 out:
 	free(co.mountpoint);
 	free(o.media);

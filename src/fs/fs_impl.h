@@ -158,26 +158,74 @@ int render_node(struct core *c, const struct node *n, char **buf, size_t *len);
 
 /* ---- events.c: kernel notifications, deferred waits, polls ---- */
 
-void events_init(struct fuse_session *se);
-void events_stop(void);
-/* The core's listener: queue for the notifier thread. */
+struct mixfs_fs;
+
+/* Start the notifier thread (fs->se set first). 0 or -errno, nothing held. */
+int events_init(struct mixfs_fs *fs);
+/* Stop it, answering deferred waits EINTR and dropping polls. */
+void events_stop(struct mixfs_fs *fs);
+/* After events_stop(): free what events_init() made. */
+void events_release(struct mixfs_fs *fs);
+/* The core's listener (@ctx is the struct mixfs_fs): queue for the
+ * notifier thread; never blocks. */
 void events_listener(void *ctx, enum core_event ev, const char *sid, const char *jid);
 /* Defer a read of `wait` until the job is final. */
-void events_wait(struct core *c, fuse_req_t req, const char *jid);
+void events_wait(struct mixfs_fs *fs, fuse_req_t req, const char *jid);
 /* Register a poll handle for a job's state (taken over). */
-void events_poll(const char *jid, struct fuse_pollhandle *ph);
+void events_poll(struct mixfs_fs *fs, const char *jid, struct fuse_pollhandle *ph);
 
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
 
-struct fs_ctx {
-	struct core *core;
+/*
+ * Open handles by id. A caller killed in the middle of a read makes the
+ * kernel send RELEASE while that READ is still being served on another
+ * thread, so fi->fh is an id looked up (and referenced) under a lock,
+ * never a bare pointer.
+ */
+struct handle_table {
+	pthread_mutex_t lock;
+	struct hmap map;	/* protected by lock: id -> struct handle (ops.c) */
+	uint64_t next_id;	/* protected by lock */
+};
+
+struct ev_item;
+struct waiter;
+struct poller;
+
+/* 0 or -errno. */
+int handles_init(struct handle_table *t);
+/* Free the table and any handle the kernel never released. */
+void handles_release(struct handle_table *t);
+
+/* The notifier's state (events.c). */
+struct fs_events {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* with lock: an event was queued, or stopping;
+				 * only the notifier thread waits on it */
+	struct ev_item *head, *tail;	/* protected by lock: the queue */
+	bool stopping;		/* protected by lock */
+	pthread_t thread;
+	bool started;		/* set and read by the mounting thread only */
+	pthread_mutex_t wait_lock;
+	struct waiter *waiters;	/* protected by wait_lock: deferred reads of wait */
+	struct poller *pollers;	/* protected by wait_lock: polls on state */
+};
+
+/*
+ * Everything the mounted tree holds: handed to fuse_session_new() as its
+ * userdata and read back from each request (fuse_req_userdata), so no
+ * handler reaches a global. @core and @se are set before the session
+ * serves its first request and not changed until it has stopped.
+ */
+struct mixfs_fs {
+	struct core *core;		/* owned */
 	struct fuse_session *se;
-	bool allow_other;
 	struct node_table nodes;
 	struct drop_box drops;
+	struct handle_table handles;
+	struct fs_events events;
 };
-extern struct fs_ctx fs;
 
 /* The fixed nodes, made by nodes_init() in this order. */
 enum {

@@ -19,8 +19,6 @@
 #include "mixfs/log.h"
 #include "mixfs/request.h"
 
-struct fs_ctx fs;
-
 #define DIR_TIMEOUT 1.0		/* names of sessions and jobs; dropped on delete */
 #define FILE_TIMEOUT 0.0	/* synthetic files change under the reader */
 #define CTL_MAX 64
@@ -43,26 +41,36 @@ struct handle {
 	uid_t uid;			/* who opened it */
 	struct dirent_snap *ents;	/* H_DIR */
 	size_t n_ents;
-	int refs;			/* protected by handles_lock */
+	int refs;			/* protected by the handle table's lock */
 	char key[24];			/* its id in the handle table */
 	pthread_mutex_t lock;		/* H_CTL: buf and len, written by writes */
 };
 
-/*
- * Open handles by id. A caller killed in the middle of a read makes the
- * kernel send RELEASE while that READ is still being served on another
- * thread, so fi->fh is an id looked up (and referenced) under a lock,
- * never a bare pointer.
- */
-static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hmap handles;		/* protected by handles_lock */
-static uint64_t next_handle_id = 1;	/* protected by handles_lock */
 
 /* ---- helpers ---- */
 
-static const struct store *st(void)
+int handles_init(struct handle_table *t)
 {
-	return core_store(fs.core);
+	int rc = pthread_mutex_init(&t->lock, NULL);
+
+	hmap_init(&t->map);
+	t->next_id = 1;
+	return -rc;
+}
+
+static void handle_free(struct handle *h);
+
+static void handle_drop(void *ctx, void *val)
+{
+	(void)ctx;
+	handle_free(val);
+}
+
+void handles_release(struct handle_table *t)
+{
+	hmap_each(&t->map, handle_drop, NULL);
+	hmap_free(&t->map);
+	pthread_mutex_destroy(&t->lock);
 }
 
 static struct handle *handle_new(enum h_kind kind, const struct node *n, uid_t uid)
@@ -94,62 +102,62 @@ static void handle_free(struct handle *h)
 }
 
 /* Put @h in the table and give its id to @fi. Returns 0 or -ENOMEM. */
-static int handle_publish(struct handle *h, struct fuse_file_info *fi)
+static int handle_publish(struct mixfs_fs *fs, struct handle *h, struct fuse_file_info *fi)
 {
 	uint64_t id;
 	int rc;
 
-	pthread_mutex_lock(&handles_lock);
-	id = next_handle_id++;
+	pthread_mutex_lock(&fs->handles.lock);
+	id = fs->handles.next_id++;
 	snprintf(h->key, sizeof(h->key), "%llu", (unsigned long long)id);
 	h->refs = 1;
-	rc = hmap_put(&handles, h->key, h);
-	pthread_mutex_unlock(&handles_lock);
+	rc = hmap_put(&fs->handles.map, h->key, h);
+	pthread_mutex_unlock(&fs->handles.lock);
 	fi->fh = id;
 	return rc;
 }
 
 /* The handle of @fi with a reference (handle_put it), or NULL if released. */
-static struct handle *handle_get(const struct fuse_file_info *fi)
+static struct handle *handle_get(struct mixfs_fs *fs, const struct fuse_file_info *fi)
 {
 	char key[24];
 	struct handle *h;
 
 	snprintf(key, sizeof(key), "%llu", (unsigned long long)fi->fh);
-	pthread_mutex_lock(&handles_lock);
-	if ((h = hmap_get(&handles, key)))
+	pthread_mutex_lock(&fs->handles.lock);
+	if ((h = hmap_get(&fs->handles.map, key)))
 		h->refs++;
-	pthread_mutex_unlock(&handles_lock);
+	pthread_mutex_unlock(&fs->handles.lock);
 	return h;
 }
 
-static void handle_put(struct handle *h)
+static void handle_put(struct mixfs_fs *fs, struct handle *h)
 {
 	bool last;
 
-	pthread_mutex_lock(&handles_lock);
+	pthread_mutex_lock(&fs->handles.lock);
 	last = --h->refs == 0;
-	pthread_mutex_unlock(&handles_lock);
+	pthread_mutex_unlock(&fs->handles.lock);
 	if (last)
 		handle_free(h);
 }
 
 /* RELEASE: out of the table; freed when the last user puts it. */
-static struct handle *handle_retire(const struct fuse_file_info *fi)
+static struct handle *handle_retire(struct mixfs_fs *fs, const struct fuse_file_info *fi)
 {
 	char key[24];
 	struct handle *h;
 
 	snprintf(key, sizeof(key), "%llu", (unsigned long long)fi->fh);
-	pthread_mutex_lock(&handles_lock);
-	h = hmap_del(&handles, key);
-	pthread_mutex_unlock(&handles_lock);
+	pthread_mutex_lock(&fs->handles.lock);
+	h = hmap_del(&fs->handles.map, key);
+	pthread_mutex_unlock(&fs->handles.lock);
 	return h;
 }
 
 /* A reply to a request that needs a live handle but found none. */
 #define WITH_HANDLE(req, fi, h)                                            \
-	struct handle *h = handle_get(fi);                                 \
+	struct handle *h = handle_get(fs, fi);                             \
 	if (!h) {                                                          \
 		fuse_reply_err(req, EBADF);                                \
 		return;                                                    \
@@ -161,16 +169,16 @@ static uid_t req_uid(fuse_req_t req)
 }
 
 /* A session is a real folder in MEDIA_DIR: a symlink there is not one. */
-static int session_stat(const char *sid, struct stat *out)
+static int session_stat(struct mixfs_fs *fs, const char *sid, struct stat *out)
 {
-	return store_session_stat(st(), sid, out) ? -ENOENT : 0;
+	return store_session_stat(core_store(fs->core), sid, out) ? -ENOENT : 0;
 }
 
 /* May @uid change session @sid (write into it, cancel or delete there)? */
-static int may_write_session(const char *sid, uid_t uid)
+static int may_write_session(struct mixfs_fs *fs, const char *sid, uid_t uid)
 {
 	struct stat s;
-	int rc = session_stat(sid, &s);
+	int rc = session_stat(fs, sid, &s);
 
 	if (rc)
 		return rc;
@@ -185,18 +193,18 @@ static int may_write_session(const char *sid, uid_t uid)
  */
 
 /* The session's stems/ (an fd to close), or -errno. */
-static int stems_dir(const char *sid)
+static int stems_dir(struct mixfs_fs *fs, const char *sid)
 {
-	int fd = store_stems_dirfd(st(), sid);
+	int fd = store_stems_dirfd(core_store(fs->core), sid);
 
 	return fd == -ELOOP || fd == -EXDEV ? -ENOENT : fd;
 }
 
 /* The folder holding a mix node's file (an fd to close), and its name. */
-static int output_dir(const struct node *n, char name[JOB_ID_LEN + 8])
+static int output_dir(struct mixfs_fs *fs, const struct node *n, char name[JOB_ID_LEN + 8])
 {
 	bool job = n->kind != N_SESSION_FINAL;
-	int fd = store_output_dirfd(st(), n->sid, job);
+	int fd = store_output_dirfd(core_store(fs->core), n->sid, job);
 
 	snprintf(name, JOB_ID_LEN + 8, "%s", job ? n->jid : "final_mix.wav");
 	if (job)
@@ -205,10 +213,10 @@ static int output_dir(const struct node *n, char name[JOB_ID_LEN + 8])
 }
 
 /* lstat of a mix node's file; -ENOENT unless it is a regular file. */
-static int output_stat(const struct node *n, struct stat *s)
+static int output_stat(struct mixfs_fs *fs, const struct node *n, struct stat *s)
 {
 	char name[JOB_ID_LEN + 8];
-	int fd = output_dir(n, name), rc = 0;
+	int fd = output_dir(fs, n, name), rc = 0;
 
 	if (fd < 0)
 		return -ENOENT;
@@ -219,9 +227,9 @@ static int output_stat(const struct node *n, struct stat *s)
 }
 
 /* lstat of stems/ itself (@name NULL) or of a stem in it. */
-static int stem_stat(const char *sid, const char *name, struct stat *s)
+static int stem_stat(struct mixfs_fs *fs, const char *sid, const char *name, struct stat *s)
 {
-	int fd = stems_dir(sid), rc = 0;
+	int fd = stems_dir(fs, sid), rc = 0;
 
 	if (fd < 0)
 		return fd;
@@ -249,11 +257,11 @@ static void attr_time(struct stat *s, util_ms t)
 	s->st_mtim.tv_nsec = s->st_ctim.tv_nsec = s->st_atim.tv_nsec = (long)(t % 1000) * 1000000;
 }
 
-static int attr_rendered(const struct node *n, struct stat *s)
+static int attr_rendered(struct mixfs_fs *fs, const struct node *n, struct stat *s)
 {
 	char *buf;
 	size_t len;
-	int rc = render_node(fs.core, n, &buf, &len);
+	int rc = render_node(fs->core, n, &buf, &len);
 
 	if (rc)
 		return rc;
@@ -262,13 +270,13 @@ static int attr_rendered(const struct node *n, struct stat *s)
 	return 0;
 }
 
-static int attr_job(const struct node *n, struct stat *s)
+static int attr_job(struct mixfs_fs *fs, const struct node *n, struct stat *s)
 {
 	struct core_job_brief b;
 	struct stat ss;
 	int rc;
 
-	if ((rc = core_job_brief(fs.core, n->jid, &b)) || (rc = session_stat(b.sid, &ss)))
+	if ((rc = core_job_brief(fs->core, n->jid, &b)) || (rc = session_stat(fs, b.sid, &ss)))
 		return rc;
 	if (b.owner_uid >= 0)
 		ss.st_uid = (uid_t)b.owner_uid;
@@ -280,22 +288,22 @@ static int attr_job(const struct node *n, struct stat *s)
 	} else if (n->jf == JF_FINAL_MIX) {
 		if (b.state != JOB_COMPLETE)
 			return -ENOENT;
-		if ((rc = output_stat(n, s)))
+		if ((rc = output_stat(fs, n, s)))
 			return rc;
 		s->st_mode = S_IFREG | 0444;
 		return 0;
 	} else {
 		attr_base(s, S_IFREG | (n->jf == JF_CTL ? 0644 : 0444), ss.st_uid, ss.st_gid);
-		if (n->jf != JF_WAIT && (rc = attr_rendered(n, s)))
+		if (n->jf != JF_WAIT && (rc = attr_rendered(fs, n, s)))
 			return rc;
 	}
 	attr_time(s, b.updated_at);
 	return 0;
 }
 
-static int attr_request_file(const struct node *n, struct stat *s)
+static int attr_request_file(struct mixfs_fs *fs, const struct node *n, struct stat *s)
 {
-	struct drop *d = drop_get(&fs.drops, n->sid, n->name);
+	struct drop *d = drop_get(&fs->drops, n->sid, n->name);
 	char jid[JOB_ID_LEN + 1];
 	struct core_job_brief b;
 	struct stat ss;
@@ -306,8 +314,8 @@ static int attr_request_file(const struct node *n, struct stat *s)
 		drop_put(d);
 		return 0;
 	}
-	if (core_receipt(fs.core, n->sid, n->name, jid) || core_job_brief(fs.core, jid, &b) ||
-	    session_stat(n->sid, &ss))
+	if (core_receipt(fs->core, n->sid, n->name, jid) || core_job_brief(fs->core, jid, &b) ||
+	    session_stat(fs, n->sid, &ss))
 		return -ENOENT;
 	attr_base(s, S_IFREG | 0644, b.owner_uid >= 0 ? (uid_t)b.owner_uid : ss.st_uid, ss.st_gid);
 	s->st_size = JOB_ID_LEN + 1;
@@ -315,7 +323,7 @@ static int attr_request_file(const struct node *n, struct stat *s)
 	return 0;
 }
 
-static int node_attr(const struct node *n, struct stat *s)
+static int node_attr(struct mixfs_fs *fs, const struct node *n, struct stat *s)
 {
 	struct stat ss;
 	int rc = 0;
@@ -331,41 +339,41 @@ static int node_attr(const struct node *n, struct stat *s)
 	case N_README:
 	case N_STATS:
 		attr_base(s, S_IFREG | 0444, getuid(), getgid());
-		rc = attr_rendered(n, s);
+		rc = attr_rendered(fs, n, s);
 		attr_time(s, util_now_ms());
 		break;
 	case N_SESSION:
 	case N_REQUESTS:
 	case N_SESSION_JOBS:
-		if ((rc = session_stat(n->sid, &ss)))
+		if ((rc = session_stat(fs, n->sid, &ss)))
 			break;
 		*s = ss;
 		s->st_mode = S_IFDIR | 0755;
 		break;
 	case N_STEMS:
 	case N_STEM_FILE:
-		rc = stem_stat(n->sid, n->kind == N_STEMS ? NULL : n->name, s);
+		rc = stem_stat(fs, n->sid, n->kind == N_STEMS ? NULL : n->name, s);
 		break;
 	case N_LATEST: {
 		char jid[JOB_ID_LEN + 1];
 
-		if ((rc = core_session_latest(fs.core, n->sid, jid)) || (rc = session_stat(n->sid, &ss)))
+		if ((rc = core_session_latest(fs->core, n->sid, jid)) || (rc = session_stat(fs, n->sid, &ss)))
 			break;
 		attr_base(s, S_IFLNK | 0777, ss.st_uid, ss.st_gid);
 		s->st_size = (off_t)strlen("jobs/") + JOB_ID_LEN;
 		break;
 	}
 	case N_SESSION_FINAL:
-		if (!(rc = output_stat(n, s)))
+		if (!(rc = output_stat(fs, n, s)))
 			s->st_mode = S_IFREG | 0444;
 		break;
 	case N_REQUEST_FILE:
-		rc = attr_request_file(n, s);
+		rc = attr_request_file(fs, n, s);
 		break;
 	case N_JOB:
 	case N_JOB_FILE:
 	case N_JOB_LINK:
-		rc = attr_job(n, s);
+		rc = attr_job(fs, n, s);
 		break;
 	}
 	if (!rc)
@@ -414,15 +422,15 @@ static double entry_timeout(const struct node *n)
 
 /* ---- routing: the child @name of @p ---- */
 
-static int child_job_file(const struct node *p, const char *name, struct node *c)
+static int child_job_file(struct mixfs_fs *fs, const struct node *p, const char *name, struct node *c)
 {
 	for (int i = 0; i < JF_COUNT; i++)
 		if (strcmp(name, fs_job_file_names[i]) == 0)
-			return nodes_get(&fs.nodes, N_JOB_FILE, p->sid, p->jid, NULL, (enum job_file)i, c);
+			return nodes_get(&fs->nodes, N_JOB_FILE, p->sid, p->jid, NULL, (enum job_file)i, c);
 	return -ENOENT;
 }
 
-static int child_of(const struct node *p, const char *name, struct node *c)
+static int child_of(struct mixfs_fs *fs, const struct node *p, const char *name, struct node *c)
 {
 	static const struct { const char *name; fuse_ino_t ino; } root[] = {
 		{ "README", FS_INO_README }, { "stats", FS_INO_STATS },
@@ -439,87 +447,91 @@ static int child_of(const struct node *p, const char *name, struct node *c)
 	case N_ROOT:
 		for (size_t i = 0; i < sizeof(root) / sizeof(*root); i++)
 			if (strcmp(name, root[i].name) == 0)
-				return nodes_find(&fs.nodes, root[i].ino, c);
+				return nodes_find(&fs->nodes, root[i].ino, c);
 		return -ENOENT;
 	case N_SESSIONS:
-		if (session_stat(name, &ss))
+		if (session_stat(fs, name, &ss))
 			return -ENOENT;
-		return nodes_get(&fs.nodes, N_SESSION, name, NULL, NULL, 0, c);
+		return nodes_get(&fs->nodes, N_SESSION, name, NULL, NULL, 0, c);
 	case N_JOB_LINKS:
-		if (!job_id_valid(name) || core_job_brief(fs.core, name, &b))
+		if (!job_id_valid(name) || core_job_brief(fs->core, name, &b))
 			return -ENOENT;
-		return nodes_get(&fs.nodes, N_JOB_LINK, b.sid, name, NULL, 0, c);
+		return nodes_get(&fs->nodes, N_JOB_LINK, b.sid, name, NULL, 0, c);
 	case N_SESSION:
 		for (size_t i = 0; i < sizeof(session) / sizeof(*session); i++)
 			if (strcmp(name, session[i].name) == 0)
-				return nodes_get(&fs.nodes, session[i].kind, p->sid, NULL, NULL, 0, c);
+				return nodes_get(&fs->nodes, session[i].kind, p->sid, NULL, NULL, 0, c);
 		return -ENOENT;
 	case N_STEMS:
-		return nodes_get(&fs.nodes, N_STEM_FILE, p->sid, NULL, name, 0, c);
+		return nodes_get(&fs->nodes, N_STEM_FILE, p->sid, NULL, name, 0, c);
 	case N_REQUESTS:
-		return nodes_get(&fs.nodes, N_REQUEST_FILE, p->sid, NULL, name, 0, c);
+		return nodes_get(&fs->nodes, N_REQUEST_FILE, p->sid, NULL, name, 0, c);
 	case N_SESSION_JOBS:
-		if (!job_id_valid(name) || core_job_brief(fs.core, name, &b) ||
+		if (!job_id_valid(name) || core_job_brief(fs->core, name, &b) ||
 		    strcmp(b.sid, p->sid) != 0)
 			return -ENOENT;
-		return nodes_get(&fs.nodes, N_JOB, p->sid, name, NULL, 0, c);
+		return nodes_get(&fs->nodes, N_JOB, p->sid, name, NULL, 0, c);
 	case N_JOB:
-		return child_job_file(p, name, c);
+		return child_job_file(fs, p, name, c);
 	default:
 		return -ENOTDIR;
 	}
 }
 
-static int reply_entry_for(fuse_req_t req, const struct node *c)
+static int reply_entry_for(struct mixfs_fs *fs, fuse_req_t req, const struct node *c)
 {
 	struct fuse_entry_param e = { 0 };
-	int rc = node_attr(c, &e.attr);
+	int rc = node_attr(fs, c, &e.attr);
 
 	if (rc)
 		return rc;
 	e.ino = c->ino;
 	e.attr_timeout = attr_timeout(c);
 	e.entry_timeout = entry_timeout(c);
-	nodes_ref(&fs.nodes, c->ino);
+	nodes_ref(&fs->nodes, c->ino);
 	if (fuse_reply_entry(req, &e))
-		nodes_forget(&fs.nodes, c->ino, 1);
+		nodes_forget(&fs->nodes, c->ino, 1);
 	return 0;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct node p, c;
-	int rc = strnlen(name, 256) > 255 ? -ENAMETOOLONG : nodes_find(&fs.nodes, parent, &p);
+	int rc = strnlen(name, 256) > 255 ? -ENAMETOOLONG : nodes_find(&fs->nodes, parent, &p);
 
 	if (!rc)
-		rc = child_of(&p, name, &c);
+		rc = child_of(fs, &p, name, &c);
 	if (!rc)
-		rc = reply_entry_for(req, &c);
+		rc = reply_entry_for(fs, req, &c);
 	if (rc)
 		fuse_reply_err(req, -rc);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	nodes_forget(&fs.nodes, ino, nlookup);
+	struct mixfs_fs *fs = fuse_req_userdata(req);
+	nodes_forget(&fs->nodes, ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	for (size_t i = 0; i < count; i++)
-		nodes_forget(&fs.nodes, forgets[i].ino, forgets[i].nlookup);
+		nodes_forget(&fs->nodes, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct node n;
 	struct stat s;
 	int rc;
 
 	(void)fi;
-	if ((rc = nodes_find(&fs.nodes, ino, &n)) || (rc = node_attr(&n, &s)))
+	if ((rc = nodes_find(&fs->nodes, ino, &n)) || (rc = node_attr(fs, &n, &s)))
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &s, attr_timeout(&n));
@@ -527,13 +539,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	char target[512], jid[JOB_ID_LEN + 1];
 	struct node n;
 
-	if (nodes_find(&fs.nodes, ino, &n)) {
+	if (nodes_find(&fs->nodes, ino, &n)) {
 		fuse_reply_err(req, ENOENT);
 	} else if (n.kind == N_LATEST) {
-		if (core_session_latest(fs.core, n.sid, jid))
+		if (core_session_latest(fs->core, n.sid, jid))
 			fuse_reply_err(req, ENOENT);
 		else
 			snprintf(target, sizeof(target), "jobs/%s", jid), fuse_reply_readlink(req, target);
@@ -565,7 +578,7 @@ static int snap_add(struct handle *h, size_t *cap, const char *name, fuse_ino_t 
 	return 0;
 }
 
-static int snap_names(struct handle *h, size_t *cap, char **names, size_t n,
+static int snap_names(struct mixfs_fs *fs, struct handle *h, size_t *cap, char **names, size_t n,
 		      enum node_kind kind, const char *sid, mode_t type)
 {
 	int rc = 0;
@@ -573,7 +586,7 @@ static int snap_names(struct handle *h, size_t *cap, char **names, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (!rc)
 			rc = snap_add(h, cap, names[i],
-				      nodes_peek_ino(&fs.nodes, kind, kind == N_SESSION ? names[i] : sid, NULL,
+				      nodes_peek_ino(&fs->nodes, kind, kind == N_SESSION ? names[i] : sid, NULL,
 						     kind == N_SESSION ? NULL : names[i], 0), type);
 		free(names[i]);
 	}
@@ -581,14 +594,14 @@ static int snap_names(struct handle *h, size_t *cap, char **names, size_t n,
 	return rc;
 }
 
-static int snap_jobs(struct handle *h, size_t *cap, const char *sid, enum node_kind kind, mode_t type)
+static int snap_jobs(struct mixfs_fs *fs, struct handle *h, size_t *cap, const char *sid, enum node_kind kind, mode_t type)
 {
 	core_jid *ids;
 	size_t n;
-	int rc = core_session_jobs(fs.core, sid, &ids, &n);
+	int rc = core_session_jobs(fs->core, sid, &ids, &n);
 
 	for (size_t i = 0; !rc && i < n; i++)
-		rc = snap_add(h, cap, ids[i], nodes_peek_ino(&fs.nodes, kind, sid, ids[i], NULL, 0), type);
+		rc = snap_add(h, cap, ids[i], nodes_peek_ino(&fs->nodes, kind, sid, ids[i], NULL, 0), type);
 	free(ids);
 	return rc;
 }
@@ -603,29 +616,29 @@ static bool name_in(char **names, size_t n, const char *name)
 
 /* Receipts, then drafts not shadowed by a receipt of the same name (a
  * request being rewritten). */
-static int snap_requests(struct handle *h, size_t *cap, const char *sid)
+static int snap_requests(struct mixfs_fs *fs, struct handle *h, size_t *cap, const char *sid)
 {
 	char **names, **drafts;
 	size_t n, nd;
-	int rc = core_receipt_names(fs.core, sid, &names, &n);
+	int rc = core_receipt_names(fs->core, sid, &names, &n);
 
 	if (rc)
 		return rc;
-	rc = drop_names(&fs.drops, sid, &drafts, &nd);
+	rc = drop_names(&fs->drops, sid, &drafts, &nd);
 	for (size_t i = 0; !rc && i < nd; i++)
 		if (!name_in(names, n, drafts[i]))
 			rc = snap_add(h, cap, drafts[i],
-				      nodes_peek_ino(&fs.nodes, N_REQUEST_FILE, sid, NULL, drafts[i], 0), S_IFREG);
+				      nodes_peek_ino(&fs->nodes, N_REQUEST_FILE, sid, NULL, drafts[i], 0), S_IFREG);
 	for (size_t i = 0; drafts && i < nd; i++)
 		free(drafts[i]);
 	free(drafts);
-	return snap_names(h, cap, names, n, N_REQUEST_FILE, sid, S_IFREG) ? -ENOMEM : rc;
+	return snap_names(fs, h, cap, names, n, N_REQUEST_FILE, sid, S_IFREG) ? -ENOMEM : rc;
 }
 
-static int snap_stems(struct handle *h, size_t *cap, const char *sid)
+static int snap_stems(struct mixfs_fs *fs, struct handle *h, size_t *cap, const char *sid)
 {
 	struct dirent *e;
-	int fd = stems_dir(sid), rc = 0;
+	int fd = stems_dir(fs, sid), rc = 0;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	if (!d) {
@@ -636,14 +649,14 @@ static int snap_stems(struct handle *h, size_t *cap, const char *sid)
 	while (!rc && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			rc = snap_add(h, cap, e->d_name,
-				      nodes_peek_ino(&fs.nodes, N_STEM_FILE, sid, NULL, e->d_name, 0),
+				      nodes_peek_ino(&fs->nodes, N_STEM_FILE, sid, NULL, e->d_name, 0),
 				      (mode_t)(e->d_type == DT_DIR ? S_IFDIR
 					       : e->d_type == DT_LNK ? S_IFLNK : S_IFREG));
 	closedir(d);
 	return rc;
 }
 
-static int snap_dir(struct handle *h, const struct node *n)
+static int snap_dir(struct mixfs_fs *fs, struct handle *h, const struct node *n)
 {
 	size_t cap = 0;
 	char **names;
@@ -663,42 +676,42 @@ static int snap_dir(struct handle *h, const struct node *n)
 		return rc;
 	case N_SESSIONS:
 	case N_JOB_LINKS:
-		if (rc || (rc = core_session_list(fs.core, &names, &count)))
+		if (rc || (rc = core_session_list(fs->core, &names, &count)))
 			return rc;
 		if (n->kind == N_SESSIONS)
-			return snap_names(h, &cap, names, count, N_SESSION, NULL, S_IFDIR);
+			return snap_names(fs, h, &cap, names, count, N_SESSION, NULL, S_IFDIR);
 		for (size_t i = 0; i < count; i++) {
 			if (!rc)
-				rc = snap_jobs(h, &cap, names[i], N_JOB_LINK, S_IFLNK);
+				rc = snap_jobs(fs, h, &cap, names[i], N_JOB_LINK, S_IFLNK);
 			free(names[i]);
 		}
 		free(names);
 		return rc;
 	case N_SESSION:
-		rc = rc ? rc : snap_add(h, &cap, "stems", nodes_peek_ino(&fs.nodes, N_STEMS, n->sid, NULL, NULL, 0), S_IFDIR);
-		rc = rc ? rc : snap_add(h, &cap, "requests", nodes_peek_ino(&fs.nodes, N_REQUESTS, n->sid, NULL, NULL, 0), S_IFDIR);
-		rc = rc ? rc : snap_add(h, &cap, "jobs", nodes_peek_ino(&fs.nodes, N_SESSION_JOBS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "stems", nodes_peek_ino(&fs->nodes, N_STEMS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "requests", nodes_peek_ino(&fs->nodes, N_REQUESTS, n->sid, NULL, NULL, 0), S_IFDIR);
+		rc = rc ? rc : snap_add(h, &cap, "jobs", nodes_peek_ino(&fs->nodes, N_SESSION_JOBS, n->sid, NULL, NULL, 0), S_IFDIR);
 		for (int i = 0; i < 2 && !rc; i++) {
 			const char *name = i ? "final_mix.wav" : "latest";
 			struct stat s;
 
-			if (child_of(n, name, &tmp) == 0 && node_attr(&tmp, &s) == 0)
+			if (child_of(fs, n, name, &tmp) == 0 && node_attr(fs, &tmp, &s) == 0)
 				rc = snap_add(h, &cap, name, tmp.ino, s.st_mode & S_IFMT);
 		}
 		return rc;
 	case N_STEMS:
-		return rc ? rc : snap_stems(h, &cap, n->sid);
+		return rc ? rc : snap_stems(fs, h, &cap, n->sid);
 	case N_REQUESTS:
-		return rc ? rc : snap_requests(h, &cap, n->sid);
+		return rc ? rc : snap_requests(fs, h, &cap, n->sid);
 	case N_SESSION_JOBS:
-		return rc ? rc : snap_jobs(h, &cap, n->sid, N_JOB, S_IFDIR);
+		return rc ? rc : snap_jobs(fs, h, &cap, n->sid, N_JOB, S_IFDIR);
 	case N_JOB:
-		if (rc || (rc = core_job_brief(fs.core, n->jid, &b)))
+		if (rc || (rc = core_job_brief(fs->core, n->jid, &b)))
 			return rc;
 		for (int i = 0; !rc && i < JF_COUNT; i++)
 			if (i != JF_FINAL_MIX || b.state == JOB_COMPLETE)
 				rc = snap_add(h, &cap, fs_job_file_names[i],
-					      nodes_peek_ino(&fs.nodes, N_JOB_FILE, n->sid, n->jid, NULL, (enum job_file)i),
+					      nodes_peek_ino(&fs->nodes, N_JOB_FILE, n->sid, n->jid, NULL, (enum job_file)i),
 					      S_IFREG);
 		return rc;
 	default:
@@ -708,9 +721,10 @@ static int snap_dir(struct handle *h, const struct node *n)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct node n;
 	struct handle *h;
-	int rc = nodes_find(&fs.nodes, ino, &n);
+	int rc = nodes_find(&fs->nodes, ino, &n);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -720,30 +734,31 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((rc = snap_dir(h, &n))) {
+	if ((rc = snap_dir(fs, h, &n))) {
 		handle_free(h);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (handle_publish(h, fi)) {
+	if (handle_publish(fs, h, fi)) {
 		handle_free(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (fuse_reply_open(req, fi))
-		handle_put(handle_retire(fi));
+		handle_put(fs, handle_retire(fs, fi));
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	WITH_HANDLE(req, fi, h);
 	char *buf = malloc(size);
 	size_t used = 0;
 
 	(void)ino;
 	if (!buf) {
-		handle_put(h);
+		handle_put(fs, h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -758,16 +773,17 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
-	handle_put(h);
+	handle_put(fs, h);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = handle_retire(fi);
+	struct mixfs_fs *fs = fuse_req_userdata(req);
+	struct handle *h = handle_retire(fs, fi);
 
 	(void)ino;
 	if (h)
-		handle_put(h);
+		handle_put(fs, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -775,7 +791,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* Submit what @d holds as a request, if it is one: a plain name, bytes
  * written since the last submit. Returns 0 or the errno close() reports. */
-static int drop_submit(struct drop *d, uid_t uid)
+static int drop_submit(struct mixfs_fs *fs, struct drop *d, uid_t uid)
 {
 	char jid[JOB_ID_LEN + 1], err[REQUEST_ERR_MAX + 64], name[256], *text;
 	size_t len;
@@ -784,7 +800,7 @@ static int drop_submit(struct drop *d, uid_t uid)
 
 	drop_flags(d, name, &listed, &dirty, &big);
 	if (big) {
-		drop_unlink(&fs.drops, d->sid, name);
+		drop_unlink(&fs->drops, d->sid, name);
 		return -EFBIG;
 	}
 	if (request_name_is_draft(name) || !listed)
@@ -795,13 +811,13 @@ static int drop_submit(struct drop *d, uid_t uid)
 		free(text);
 		return 0; /* an empty file is not a request (yet) */
 	}
-	rc = core_submit(fs.core, d->sid, name, text, len, (long)uid, util_now_ms(), jid,
+	rc = core_submit(fs->core, d->sid, name, text, len, (long)uid, util_now_ms(), jid,
 			 err, sizeof(err));
 	free(text);
 	drop_mark_clean(d);
 	/* the receipt takes its place, or nothing: a request the store could
 	 * not take is not kept half-accepted */
-	drop_unlink(&fs.drops, d->sid, name);
+	drop_unlink(&fs->drops, d->sid, name);
 	if (rc == -EINVAL)
 		log_info("session %s: request %s rejected (job %s): %s", d->sid, name, jid, err);
 	else if (rc && rc != -EDQUOT)
@@ -809,31 +825,31 @@ static int drop_submit(struct drop *d, uid_t uid)
 	return rc;
 }
 
-static int open_drop(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
+static int open_drop(struct mixfs_fs *fs, fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
 		     struct handle **out)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
-	struct drop *d = drop_get(&fs.drops, n->sid, n->name);
+	struct drop *d = drop_get(&fs->drops, n->sid, n->name);
 	char jid[JOB_ID_LEN + 1];
 	int rc;
 
-	if (writing && (rc = may_write_session(n->sid, ctx->uid))) {
+	if (writing && (rc = may_write_session(fs, n->sid, ctx->uid))) {
 		if (d)
 			drop_put(d);
 		return rc;
 	}
 	if (!d && writing) /* (re)writing a receipt's name: a new request */
-		d = drop_create(&fs.drops, n->sid, n->name, ctx->uid, ctx->gid, 0644);
+		d = drop_create(&fs->drops, n->sid, n->name, ctx->uid, ctx->gid, 0644);
 	else if (d && (fi->flags & O_TRUNC))
 		drop_truncate(d, 0);
 	if (!d) { /* reading a receipt */
-		if (core_receipt(fs.core, n->sid, n->name, jid))
+		if (core_receipt(fs->core, n->sid, n->name, jid))
 			return -ENOENT;
 		*out = handle_new(H_BUF, n, ctx->uid);
 		if (!*out)
 			return -ENOMEM;
-		return render_node(fs.core, n, &(*out)->buf, &(*out)->len);
+		return render_node(fs->core, n, &(*out)->buf, &(*out)->len);
 	}
 	*out = handle_new(H_DROP, n, ctx->uid);
 	if (!*out) {
@@ -846,11 +862,11 @@ static int open_drop(fuse_req_t req, const struct node *n, struct fuse_file_info
 
 /* ---- files ---- */
 
-static int open_passthrough(const struct node *n, int flags, struct handle *h)
+static int open_passthrough(struct mixfs_fs *fs, const struct node *n, int flags, struct handle *h)
 {
 	char name[JOB_ID_LEN + 8];
 	bool stem = n->kind == N_STEM_FILE;
-	int dfd = stem ? stems_dir(n->sid) : output_dir(n, name);
+	int dfd = stem ? stems_dir(fs, n->sid) : output_dir(fs, n, name);
 
 	if (dfd < 0)
 		return dfd;
@@ -866,7 +882,7 @@ static bool node_writable(const struct node *n)
 	       (n->kind == N_JOB_FILE && n->jf == JF_CTL);
 }
 
-static int open_node(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
+static int open_node(struct mixfs_fs *fs, fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
 		     struct handle **out)
 {
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -879,11 +895,11 @@ static int open_node(fuse_req_t req, const struct node *n, struct fuse_file_info
 	if (writing && !node_writable(n))
 		return -EACCES;
 	if (n->kind == N_REQUEST_FILE)
-		return open_drop(req, n, fi, out);
-	if (n->kind == N_STEM_FILE && writing && (rc = may_write_session(n->sid, uid)))
+		return open_drop(fs, req, n, fi, out);
+	if (n->kind == N_STEM_FILE && writing && (rc = may_write_session(fs, n->sid, uid)))
 		return rc;
 	if (n->kind == N_JOB_FILE && n->jf == JF_CTL && writing) {
-		if ((rc = core_job_brief(fs.core, n->jid, &b)))
+		if ((rc = core_job_brief(fs->core, n->jid, &b)))
 			return rc;
 		if (uid != 0 && b.owner_uid >= 0 && (uid_t)b.owner_uid != uid)
 			return -EACCES;
@@ -897,20 +913,21 @@ static int open_node(fuse_req_t req, const struct node *n, struct fuse_file_info
 	if (!(*out = handle_new(kind, n, uid)))
 		return -ENOMEM;
 	if (kind == H_FD)
-		return open_passthrough(n, fi->flags, *out);
+		return open_passthrough(fs, n, fi->flags, *out);
 	if (kind == H_BUF)
-		return render_node(fs.core, n, &(*out)->buf, &(*out)->len);
-	return core_job_brief(fs.core, n->jid, &b);
+		return render_node(fs->core, n, &(*out)->buf, &(*out)->len);
+	return core_job_brief(fs->core, n->jid, &b);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct handle *h = NULL;
 	struct node n;
-	int rc = nodes_find(&fs.nodes, ino, &n);
+	int rc = nodes_find(&fs->nodes, ino, &n);
 
 	if (!rc)
-		rc = open_node(req, &n, fi, &h);
+		rc = open_node(fs, req, &n, fi, &h);
 	if (rc) {
 		handle_free(h);
 		fuse_reply_err(req, -rc);
@@ -922,13 +939,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->noflush = h->kind != H_DROP && h->kind != H_FD;
 	/* a job's mix never changes; the session's is invalidated when replaced */
 	fi->keep_cache = h->kind == H_FD && n.kind != N_STEM_FILE;
-	if (handle_publish(h, fi)) {
+	if (handle_publish(fs, h, fi)) {
 		handle_free(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (fuse_reply_open(req, fi))
-		handle_put(handle_retire(fi));
+		handle_put(fs, handle_retire(fs, fi));
 }
 
 static void reply_slice(fuse_req_t req, const char *buf, size_t len, size_t size, off_t off)
@@ -939,18 +956,18 @@ static void reply_slice(fuse_req_t req, const char *buf, size_t len, size_t size
 		fuse_reply_buf(req, buf + off, len - (size_t)off < size ? len - (size_t)off : size);
 }
 
-static void read_wait(fuse_req_t req, struct handle *h, size_t size, off_t off)
+static void read_wait(struct mixfs_fs *fs, fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
 	char line[32];
 	struct core_job_brief b;
-	int rc = core_job_brief(fs.core, h->node.jid, &b);
+	int rc = core_job_brief(fs->core, h->node.jid, &b);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (!job_state_is_final(b.state)) {
-		events_wait(fs.core, req, h->node.jid);
+		events_wait(fs, req, h->node.jid);
 		return;
 	}
 	/* a final state never changes: every read may render its own copy,
@@ -959,7 +976,7 @@ static void read_wait(fuse_req_t req, struct handle *h, size_t size, off_t off)
 	reply_slice(req, line, strlen(line), size, off);
 }
 
-static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off)
+static void read_handle(struct mixfs_fs *fs, fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	char *text;
@@ -973,7 +990,7 @@ static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	case H_WAIT:
-		read_wait(req, h, size, off);
+		read_wait(fs, req, h, size, off);
 		return;
 	case H_DROP:
 		if (drop_snapshot(h->drop, &text, &len, NULL)) {
@@ -991,13 +1008,14 @@ static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	WITH_HANDLE(req, fi, h);
 	(void)ino;
-	read_handle(req, h, size, off);
-	handle_put(h);
+	read_handle(fs, req, h, size, off);
+	handle_put(fs, h);
 }
 
-static int ctl_command(struct handle *h, fuse_req_t req)
+static int ctl_command(struct mixfs_fs *fs, struct handle *h, fuse_req_t req)
 {
 	char cmd[CTL_MAX + 1];
 	size_t n = h->len;
@@ -1011,10 +1029,10 @@ static int ctl_command(struct handle *h, fuse_req_t req)
 	h->len = 0;
 	if (strcmp(cmd, "cancel") != 0)
 		return -EINVAL;
-	return core_cancel(fs.core, h->node.jid, (long)req_uid(req), util_now_ms());
+	return core_cancel(fs->core, h->node.jid, (long)req_uid(req), util_now_ms());
 }
 
-static void write_handle(fuse_req_t req, struct handle *h, const char *buf, size_t size,
+static void write_handle(struct mixfs_fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t size,
 			 off_t off)
 {
 	ssize_t n;
@@ -1040,7 +1058,7 @@ static void write_handle(fuse_req_t req, struct handle *h, const char *buf, size
 		if (!rc) {
 			memcpy(h->buf + h->len, buf, size);
 			h->len += size;
-			rc = ctl_command(h, req);
+			rc = ctl_command(fs, h, req);
 		}
 		pthread_mutex_unlock(&h->lock);
 		break;
@@ -1056,27 +1074,30 @@ static void write_handle(fuse_req_t req, struct handle *h, const char *buf, size
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	WITH_HANDLE(req, fi, h);
 	(void)ino;
-	write_handle(req, h, buf, size, off);
-	handle_put(h);
+	write_handle(fs, req, h, buf, size, off);
+	handle_put(fs, h);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	WITH_HANDLE(req, fi, h);
 	int rc = 0;
 
 	(void)ino;
 	if (h->kind == H_DROP)
-		rc = drop_submit(h->drop, h->uid);
-	handle_put(h);
+		rc = drop_submit(fs, h->drop, h->uid);
+	handle_put(fs, h);
 	fuse_reply_err(req, -rc);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = handle_retire(fi);
+	struct mixfs_fs *fs = fuse_req_userdata(req);
+	struct handle *h = handle_retire(fs, fi);
 	char name[256];
 	bool listed, dirty, big;
 
@@ -1084,22 +1105,23 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (h && h->kind == H_DROP) {
 		drop_flags(h->drop, name, &listed, &dirty, &big);
 		if (dirty) /* no flush came: nobody hears an error now */
-			drop_submit(h->drop, h->uid);
+			drop_submit(fs, h->drop, h->uid);
 	}
 	if (h)
-		handle_put(h);
+		handle_put(fs, h);
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	WITH_HANDLE(req, fi, h);
 	int rc = 0;
 
 	(void)ino;
 	if (h->kind == H_FD && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
 		rc = errno;
-	handle_put(h);
+	handle_put(fs, h);
 	fuse_reply_err(req, rc);
 }
 
@@ -1116,10 +1138,10 @@ static int new_name_check(const struct node *dir, const char *name)
 }
 
 /* A new stem, made by name in stems/ and given to its writer. */
-static int stem_create(const char *sid, const char *name, int flags, mode_t mode,
+static int stem_create(struct mixfs_fs *fs, const char *sid, const char *name, int flags, mode_t mode,
 		       const struct fuse_ctx *ctx, struct handle *h)
 {
-	int dfd = stems_dir(sid);
+	int dfd = stems_dir(fs, sid);
 
 	if (dfd < 0)
 		return dfd;
@@ -1135,30 +1157,31 @@ static int stem_create(const char *sid, const char *name, int flags, mode_t mode
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct handle *h = NULL;
 	struct node p, c;
 	struct fuse_entry_param e = { 0 };
-	int rc = nodes_find(&fs.nodes, parent, &p);
+	int rc = nodes_find(&fs->nodes, parent, &p);
 
 	if (!rc && p.kind != N_REQUESTS && p.kind != N_STEMS)
 		rc = -EACCES;
 	if (!rc)
 		rc = new_name_check(&p, name);
 	if (!rc)
-		rc = may_write_session(p.sid, ctx->uid);
+		rc = may_write_session(fs, p.sid, ctx->uid);
 	if (!rc)
-		rc = child_of(&p, name, &c);
+		rc = child_of(fs, &p, name, &c);
 	if (!rc && !(h = handle_new(p.kind == N_REQUESTS ? H_DROP : H_FD, &c, ctx->uid)))
 		rc = -ENOMEM;
 	if (!rc && p.kind == N_REQUESTS) {
-		if (!(h->drop = drop_create(&fs.drops, p.sid, name, ctx->uid, ctx->gid, mode & ~ctx->umask)))
+		if (!(h->drop = drop_create(&fs->drops, p.sid, name, ctx->uid, ctx->gid, mode & ~ctx->umask)))
 			rc = -ENOMEM;
 	} else if (!rc) {
-		rc = stem_create(p.sid, name, fi->flags, mode & ~ctx->umask & 0777, ctx, h);
+		rc = stem_create(fs, p.sid, name, fi->flags, mode & ~ctx->umask & 0777, ctx, h);
 	}
 	if (!rc)
-		rc = node_attr(&c, &e.attr);
+		rc = node_attr(fs, &c, &e.attr);
 	if (rc) {
 		handle_free(h);
 		fuse_reply_err(req, -rc);
@@ -1168,22 +1191,22 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = attr_timeout(&c);
 	e.entry_timeout = entry_timeout(&c);
 	fi->direct_io = h->kind == H_DROP;
-	if (handle_publish(h, fi)) {
+	if (handle_publish(fs, h, fi)) {
 		handle_free(h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	nodes_ref(&fs.nodes, c.ino);
+	nodes_ref(&fs->nodes, c.ino);
 	if (fuse_reply_create(req, &e, fi)) {
-		nodes_forget(&fs.nodes, c.ino, 1);
-		handle_put(handle_retire(fi));
+		nodes_forget(&fs->nodes, c.ino, 1);
+		handle_put(fs, handle_retire(fs, fi));
 	}
 }
 
-static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
+static int setattr_drop(struct mixfs_fs *fs, const struct node *n, struct stat *attr, int to_set,
 			const struct fuse_ctx *ctx)
 {
-	struct drop *d = drop_get(&fs.drops, n->sid, n->name);
+	struct drop *d = drop_get(&fs->drops, n->sid, n->name);
 	struct timespec now;
 	int rc = 0;
 
@@ -1192,9 +1215,9 @@ static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
 		 * times and mode are accepted and change nothing */
 		if (!(to_set & FUSE_SET_ATTR_SIZE))
 			return 0;
-		if ((rc = may_write_session(n->sid, ctx->uid)))
+		if ((rc = may_write_session(fs, n->sid, ctx->uid)))
 			return rc;
-		if (!(d = drop_create(&fs.drops, n->sid, n->name, ctx->uid, ctx->gid, 0644)))
+		if (!(d = drop_create(&fs->drops, n->sid, n->name, ctx->uid, ctx->gid, 0644)))
 			return -ENOMEM;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE)
@@ -1209,10 +1232,10 @@ static int setattr_drop(const struct node *n, struct stat *attr, int to_set,
 	return rc;
 }
 
-static int setattr_stem(const struct node *n, struct stat *attr, int to_set)
+static int setattr_stem(struct mixfs_fs *fs, const struct node *n, struct stat *attr, int to_set)
 {
 	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
-	int dfd = stems_dir(n->sid), fd = -1, rc = 0;
+	int dfd = stems_dir(fs, n->sid), fd = -1, rc = 0;
 
 	if (dfd < 0)
 		return dfd;
@@ -1247,22 +1270,23 @@ static int setattr_stem(const struct node *n, struct stat *attr, int to_set)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	uid_t uid = req_uid(req);
 	struct node n;
 	struct stat s;
-	int rc = nodes_find(&fs.nodes, ino, &n);
+	int rc = nodes_find(&fs->nodes, ino, &n);
 
 	(void)fi;
 	if (!rc && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		rc = -EPERM;
 	else if (!rc && n.kind == N_REQUEST_FILE)
-		rc = setattr_drop(&n, attr, to_set, fuse_req_ctx(req));
+		rc = setattr_drop(fs, &n, attr, to_set, fuse_req_ctx(req));
 	else if (!rc && n.kind == N_STEM_FILE)
-		rc = (rc = may_write_session(n.sid, uid)) ? rc : setattr_stem(&n, attr, to_set);
+		rc = (rc = may_write_session(fs, n.sid, uid)) ? rc : setattr_stem(fs, &n, attr, to_set);
 	else if (!rc)
 		rc = -EACCES;
 	if (!rc)
-		rc = node_attr(&n, &s);
+		rc = node_attr(fs, &n, &s);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -1273,9 +1297,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct node p, c;
-	int rc = nodes_find(&fs.nodes, parent, &p);
+	int rc = nodes_find(&fs->nodes, parent, &p);
 
 	(void)mode;
 	if (!rc && p.kind != N_SESSIONS)
@@ -1283,22 +1308,23 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!rc && !util_valid_session_id(name))
 		rc = -EINVAL;
 	if (!rc)
-		rc = core_session_create(fs.core, name, ctx->uid, ctx->gid);
+		rc = core_session_create(fs->core, name, ctx->uid, ctx->gid);
 	if (!rc)
-		rc = child_of(&p, name, &c);
+		rc = child_of(fs, &p, name, &c);
 	if (!rc)
-		rc = reply_entry_for(req, &c);
+		rc = reply_entry_for(fs, req, &c);
 	if (rc)
 		fuse_reply_err(req, -rc);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct node p;
-	int rc = nodes_find(&fs.nodes, parent, &p);
+	int rc = nodes_find(&fs->nodes, parent, &p);
 
 	if (!rc && p.kind == N_SESSION_JOBS)
-		rc = job_id_valid(name) ? core_delete(fs.core, name, (long)req_uid(req)) : -ENOENT;
+		rc = job_id_valid(name) ? core_delete(fs->core, name, (long)req_uid(req)) : -ENOENT;
 	else if (!rc)
 		rc = -EPERM;
 	fuse_reply_err(req, -rc);
@@ -1306,21 +1332,22 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	uid_t uid = req_uid(req);
 	char jid[JOB_ID_LEN + 1];
 	struct node p;
-	int rc = nodes_find(&fs.nodes, parent, &p);
+	int rc = nodes_find(&fs->nodes, parent, &p);
 
 	if (!rc && (p.kind == N_REQUESTS || p.kind == N_STEMS))
-		rc = may_write_session(p.sid, uid);
+		rc = may_write_session(fs, p.sid, uid);
 	else if (!rc)
 		rc = -EPERM;
 	if (!rc && p.kind == N_REQUESTS) {
-		rc = drop_unlink(&fs.drops, p.sid, name);
-		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, jid) == 0)
+		rc = drop_unlink(&fs->drops, p.sid, name);
+		if (rc == -ENOENT && core_receipt(fs->core, p.sid, name, jid) == 0)
 			rc = -EPERM; /* a receipt stays until its job expires */
 	} else if (!rc) {
-		int dfd = stems_dir(p.sid);
+		int dfd = stems_dir(fs, p.sid);
 
 		if ((rc = dfd < 0 ? dfd : 0) == 0 && unlinkat(dfd, name, 0) < 0)
 			rc = -errno;
@@ -1333,11 +1360,12 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	uid_t uid = req_uid(req);
 	char from[JOB_ID_LEN + 1];
 	struct node p;
 	struct drop *d;
-	int rc = nodes_find(&fs.nodes, parent, &p);
+	int rc = nodes_find(&fs->nodes, parent, &p);
 
 	if (!rc && newparent != parent)
 		rc = -EXDEV;
@@ -1346,11 +1374,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	else if (!rc && p.kind != N_REQUESTS && p.kind != N_STEMS)
 		rc = -EPERM;
 	if (!rc)
-		rc = may_write_session(p.sid, uid);
+		rc = may_write_session(fs, p.sid, uid);
 	if (!rc)
 		rc = new_name_check(&p, newname);
 	if (!rc && p.kind == N_STEMS) {
-		int dfd = stems_dir(p.sid);
+		int dfd = stems_dir(fs, p.sid);
 
 		if ((rc = dfd < 0 ? dfd : 0) == 0 && renameat2(dfd, name, dfd, newname, flags) < 0)
 			rc = -errno;
@@ -1358,11 +1386,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			close(dfd);
 	} else if (!rc) {
 		/* write-then-rename: a draft renamed to a plain name is dropped */
-		rc = drop_rename(&fs.drops, p.sid, name, newname);
-		if (rc == -ENOENT && core_receipt(fs.core, p.sid, name, from) == 0)
+		rc = drop_rename(&fs->drops, p.sid, name, newname);
+		if (rc == -ENOENT && core_receipt(fs->core, p.sid, name, from) == 0)
 			rc = -EPERM;
-		if (!rc && (d = drop_get(&fs.drops, p.sid, newname))) {
-			rc = drop_submit(d, uid);
+		if (!rc && (d = drop_get(&fs->drops, p.sid, newname))) {
+			rc = drop_submit(fs, d, uid);
 			drop_put(d);
 		}
 	}
@@ -1374,7 +1402,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	struct handle *h = handle_get(fi);
+	struct mixfs_fs *fs = fuse_req_userdata(req);
+	struct handle *h = handle_get(fs, fi);
 	struct core_job_brief b;
 	unsigned revents = POLLIN | POLLRDNORM;
 
@@ -1386,19 +1415,19 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		return;
 	}
 	if (h->kind == H_BUF && h->node.kind == N_JOB_FILE && h->node.jf == JF_STATE &&
-	    core_job_brief(fs.core, h->node.jid, &b) == 0) {
+	    core_job_brief(fs->core, h->node.jid, &b) == 0) {
 		/* readable data is always there; POLLPRI says it changed since open */
 		if (strncmp(h->buf, job_state_name(b.state), strlen(job_state_name(b.state))) != 0 ||
 		    h->buf[strlen(job_state_name(b.state))] != '\n')
 			revents |= POLLPRI;
 		else if (ph) {
-			events_poll(h->node.jid, ph);
+			events_poll(fs, h->node.jid, ph);
 			ph = NULL;
 		}
 	}
 	if (ph)
 		fuse_pollhandle_destroy(ph);
-	handle_put(h);
+	handle_put(fs, h);
 	fuse_reply_poll(req, revents);
 }
 
@@ -1417,10 +1446,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct statvfs sv;
 
 	(void)ino;
-	if (statvfs(st()->media, &sv) < 0)
+	if (statvfs(core_store(fs->core)->media, &sv) < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statfs(req, &sv);
