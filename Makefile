@@ -37,7 +37,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test check unit integration demo bench fuzz fuzz-replay soak valgrind tsan install \
+.PHONY: all deps test check unit integration demo bench fuzz fuzz-replay soak valgrind tsan install check-globals \
 	uninstall clean check-layers
 
 all: mixfs
@@ -71,7 +71,11 @@ test:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory check B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g"
 
-check: check-layers unit fuzz-replay integration
+check: check-layers check-globals unit fuzz-replay integration
+
+# no file-scope mutable variable in the FUSE layer: its state is one object
+check-globals: $(filter $(B)/src/fs/%,$(LIB_OBJ))
+	@tools/check-globals.sh $^
 
 # every committed fuzz corpus, replayed once under the sanitizers
 fuzz-replay:

@@ -30,4 +30,19 @@ plant src/core/cleanup.c '#include <fuse_lowlevel.h>' "<fuse_lowlevel.h> in src/
 plant src/audio/align.c '#include "mixfs/job.h"' "mixfs/job.h in src/audio" "align.c reaches include/mixfs/job.h"
 plant src/audio/audio_impl.h '#include <cJSON.h>' "<cJSON.h> arriving in src/audio through its own header" "reaches .*cJSON.h"
 
+# check-globals: the FUSE layer's objects have no mutable file-scope
+# variable; one planted in a copy of nodes.c is named
+mkdir -p "$T/fs"
+for f in "$top"/src/fs/*.c; do
+	cc -std=c17 -D_GNU_SOURCE -I"$top/include" $(pkg-config --cflags fuse3 sndfile) -c \
+		-o "$T/fs/$(basename "$f" .c).o" "$f"
+done
+check "check-globals passes on the FUSE layer's objects" sh -c "'$top/tools/check-globals.sh' '$T'/fs/*.o >/dev/null 2>&1"
+{ cat "$top/src/fs/nodes.c"; echo 'int planted_counter;'; } >"$T/nodes.c"
+cc -std=c17 -D_GNU_SOURCE -I"$top/include" -I"$top/src/fs" $(pkg-config --cflags fuse3) -c \
+	-o "$T/nodes.o" "$T/nodes.c" 2>/dev/null
+"$top/tools/check-globals.sh" "$T/nodes.o" >/dev/null 2>"$T/err"
+rc=$?
+check "a planted global fails check-globals: $(cat "$T/err")" sh -c "[ $rc != 0 ] && grep -q planted_counter '$T/err'"
+
 done_testing
