@@ -177,6 +177,12 @@ void events_poll(struct mixfs_fs *fs, const char *jid, struct fuse_pollhandle *p
 /* ---- ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
 
+/* Who asked. */
+static inline uid_t req_uid(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->uid;
+}
+
 /*
  * Open handles by id. A caller killed in the middle of a read makes the
  * kernel send RELEASE while that READ is still being served on another
