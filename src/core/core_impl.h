@@ -98,6 +98,17 @@ struct core {
 	void *listener_ctx;
 };
 
+/* cache.c: the cache. Callers hold lock unless said otherwise. */
+
+/* The session named @sid, made when @create; NULL if none (or ENOMEM). */
+struct csession *core_session_get(struct core *c, const char *sid, bool create);
+/* Insert a new job, taking @j's strings; 0 or -ENOMEM (then @j is kept). */
+int core_cache_insert(struct core *c, struct job *j, util_ms now, struct cjob **out);
+/* Remove and free a job: from the heap, the queue, its session, its receipt. */
+void core_cache_remove(struct core *c, struct cjob *cj);
+/* qsort order of jobs: oldest first, then by id. */
+int core_by_created(const void *a, const void *b);
+
 void core_events_add(struct core_events *e, enum core_event ev, const struct job *j);
 void core_events_fire(struct core *c, struct core_events *e);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mixfs/log.h"
+#include "store_impl.h"
 
 /* ---- names ---- */
 
@@ -64,7 +65,7 @@ static int root_fd(const struct store *s, enum store_root root)
 }
 
 /* The folder @rel beneath @root ("" for the root itself: a new fd). */
-static int dir_open(const struct store *s, enum store_root root, const char *rel)
+int store_dir_open(const struct store *s, enum store_root root, const char *rel)
 {
 	int fd;
 
@@ -75,29 +76,29 @@ static int dir_open(const struct store *s, enum store_root root, const char *rel
 	return util_open_beneath(root_fd(s, root), rel, O_RDONLY | O_DIRECTORY, 0);
 }
 
-static int dir_openf(const struct store *s, enum store_root root, const char *fmt,
+int store_dir_openf(const struct store *s, enum store_root root, const char *fmt,
 		     const char *a, const char *b)
 {
 	char rel[STORE_PATH_MAX];
 
 	if (util_fmt(rel, sizeof(rel), fmt, a, b))
 		return -ENAMETOOLONG;
-	return dir_open(s, root, rel);
+	return store_dir_open(s, root, rel);
 }
 
 int store_stems_dirfd(const struct store *s, const char *sid)
 {
 	if (!util_valid_session_id(sid))
 		return -ENOENT;
-	return dir_openf(s, STORE_MEDIA, "%s/%s", sid, "stems");
+	return store_dir_openf(s, STORE_MEDIA, "%s/%s", sid, "stems");
 }
 
 int store_output_dirfd(const struct store *s, const char *sid, bool jobs)
 {
 	if (!util_valid_session_id(sid))
 		return -ENOENT;
-	return jobs ? dir_openf(s, STORE_OUTPUTS, "%s/%s", sid, "jobs")
-		    : dir_openf(s, STORE_OUTPUTS, "%s%s", sid, "");
+	return jobs ? store_dir_openf(s, STORE_OUTPUTS, "%s/%s", sid, "jobs")
+		    : store_dir_openf(s, STORE_OUTPUTS, "%s%s", sid, "");
 }
 
 /* mkdir @name in @dirfd; an existing folder is fine, anything else there
@@ -223,7 +224,7 @@ void store_close(struct store *s)
 /* Write @text as @name in the folder @rel beneath MEDIA_DIR. */
 static int write_in(const struct store *s, const char *rel, const char *name, const char *text)
 {
-	int dfd = dir_open(s, STORE_MEDIA, rel), rc;
+	int dfd = store_dir_open(s, STORE_MEDIA, rel), rc;
 
 	if (dfd < 0)
 		return dfd;
@@ -262,8 +263,8 @@ int store_write_index(const struct store *s, const struct job *j)
 static void unwrite_job(const struct store *s, const struct job *j, int why)
 {
 	char name[JOB_ID_LEN + 8];
-	int jobs = dir_openf(s, STORE_MEDIA, "%s/%s", j->session, "jobs");
-	int index = dir_open(s, STORE_MEDIA, "jobs_index");
+	int jobs = store_dir_openf(s, STORE_MEDIA, "%s/%s", j->session, "jobs");
+	int index = store_dir_open(s, STORE_MEDIA, "jobs_index");
 	int rc = 0;
 
 	snprintf(name, sizeof(name), "%s.json", j->id);
@@ -285,7 +286,7 @@ int store_write_job(const struct store *s, const struct job *j)
 	int sfd, rc;
 
 	/* a session uploaded by other means may have stems/ and no jobs/ yet */
-	if ((sfd = dir_open(s, STORE_MEDIA, j->session)) < 0)
+	if ((sfd = store_dir_open(s, STORE_MEDIA, j->session)) < 0)
 		return sfd;
 	rc = mkdir_at(sfd, "jobs", 0755);
 	close(sfd);
@@ -302,7 +303,7 @@ int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *ji
 {
 	char jid[JOB_ID_LEN + 1];
 	struct dirent *e;
-	int fd = dir_open(s, STORE_MEDIA, "jobs_index");
+	int fd = store_dir_open(s, STORE_MEDIA, "jobs_index");
 	DIR *d;
 
 	if (fd < 0)
@@ -326,7 +327,7 @@ int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *ji
 int store_index_session(const struct store *s, const char *jid, char sid[JOB_SESSION_MAX + 1])
 {
 	char name[JOB_ID_LEN + 8], *text = NULL, *p, *q;
-	int dfd = dir_open(s, STORE_MEDIA, "jobs_index");
+	int dfd = store_dir_open(s, STORE_MEDIA, "jobs_index");
 	size_t len;
 	int rc;
 
@@ -358,7 +359,7 @@ static int parent_open(const struct store *s, enum store_root root, const char *
 	if (util_fmt(dir, STORE_PATH_MAX, "%.*s", slash ? (int)(slash - rel) : 0, rel))
 		return -ENAMETOOLONG;
 	*base = slash ? slash + 1 : rel;
-	return dir_open(s, root, dir);
+	return store_dir_open(s, root, dir);
 }
 
 int store_file_mtime(const struct store *s, enum store_root root, const char *rel,
@@ -473,160 +474,6 @@ int store_delete_job(const struct store *s, const struct job *j, int with_output
 	return store_file_unlink(s, STORE_MEDIA, rel);
 }
 
-/* ---- loading ---- */
-
-static int is_temp_name(const char *name)
-{
-	return name[0] == '.' && strstr(name, ".tmp.") != NULL;
-}
-
-static int has_suffix(const char *name, const char *suffix)
-{
-	size_t n = strlen(name), k = strlen(suffix);
-
-	return n > k && strcmp(name + n - k, suffix) == 0;
-}
-
-/* Remove temp files a crash left in the folder @rel beneath @root. */
-static void sweep_temps(const struct store *s, enum store_root root, const char *rel)
-{
-	int fd = dir_open(s, root, rel);
-	struct dirent *e;
-	DIR *d;
-
-	if (fd < 0)
-		return;
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return;
-	}
-	while ((e = readdir(d)))
-		if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
-			log_info("removed %s/%s, left by an interrupted write", rel, e->d_name);
-	closedir(d);
-}
-
-/* The job id a record's file name carries, if it carries one. */
-static const char *name_jid(const char *name, char jid[JOB_ID_LEN + 1])
-{
-	if (strlen(name) < JOB_ID_LEN + 5 || strncmp(name + JOB_ID_LEN, ".json", 5))
-		return NULL;
-	memcpy(jid, name, JOB_ID_LEN);
-	jid[JOB_ID_LEN] = '\0';
-	return job_id_valid(jid) ? jid : NULL;
-}
-
-static void corrupt_found(const struct store_visitor *v, int dfd, const char *sid,
-			  const char *name, const char *why)
-{
-	char jid[JOB_ID_LEN + 1], rel[STORE_PATH_MAX];
-	struct stat st;
-
-	if (!util_fmt(rel, sizeof(rel), "%s/jobs/%s", sid, name) &&
-	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		v->corrupt(v->ctx, sid, name_jid(name, jid), rel, (util_ms)st.st_mtime * 1000, why);
-}
-
-static void load_corrupt(const struct store_visitor *v, int dfd, const char *sid,
-			 const char *name, const char *why)
-{
-	char aside[300];
-
-	if (util_fmt(aside, sizeof(aside), "%s.corrupt", name) ||
-	    renameat(dfd, name, dfd, aside) < 0) {
-		log_error("%s/%s/jobs/%s: unreadable record (%s) and cannot move it aside: %s",
-			  "MEDIA_DIR", sid, name, why, strerror(errno));
-		return;
-	}
-	log_error("%s/jobs/%s: unreadable record (%s); moved to %s", sid, name, why, aside);
-	corrupt_found(v, dfd, sid, aside, why);
-}
-
-static void load_record(const struct store_visitor *v, int dfd, const char *sid,
-			const char *name)
-{
-	char err[256];
-	char *text = NULL;
-	size_t len;
-	struct job j;
-	int rc;
-
-	rc = util_read_file_at(dfd, name, JOB_JSON_MAX, &text, &len);
-	if (rc == -ELOOP || rc == -EINVAL) {
-		load_corrupt(v, dfd, sid, name, rc == -ELOOP ? "a symlink" : "not a regular file");
-		return;
-	}
-	if (rc) {
-		log_error("%s/jobs/%s: cannot read: %s", sid, name, strerror(-rc));
-		return;
-	}
-	rc = job_from_json(text, &j, err, sizeof(err));
-	free(text);
-	if (!rc && (strcmp(j.session, sid) != 0 ||
-		    strncmp(name, j.id, JOB_ID_LEN) != 0 || strlen(name) != JOB_ID_LEN + 5)) {
-		snprintf(err, sizeof(err), "its job_id or session_id does not match its path");
-		job_clear(&j);
-		rc = -EINVAL;
-	}
-	if (rc) {
-		load_corrupt(v, dfd, sid, name, err);
-		return;
-	}
-	v->record(v->ctx, &j);
-}
-
-static void load_session(const struct store *s, const struct store_visitor *v, const char *sid)
-{
-	char rel[STORE_PATH_MAX];
-	struct dirent *e;
-	int fd;
-	DIR *d;
-
-	if ((fd = dir_openf(s, STORE_MEDIA, "%s/%s", sid, "jobs")) < 0) {
-		if (fd != -ENOENT)
-			log_error("%s/%s/jobs: not loaded: %s", s->media, sid,
-				  fd == -ELOOP || fd == -EXDEV ? "a symlink is in the way"
-							       : strerror(-fd));
-		return;
-	}
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return;
-	}
-	while ((e = readdir(d))) {
-		if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
-			log_info("removed %s/jobs/%s, left by an interrupted write", sid, e->d_name);
-		else if (e->d_name[0] != '.' && has_suffix(e->d_name, ".json"))
-			load_record(v, fd, sid, e->d_name);
-		else if (has_suffix(e->d_name, ".json.corrupt"))
-			corrupt_found(v, fd, sid, e->d_name, "found at start");
-	}
-	closedir(d);
-	if (!util_fmt(rel, sizeof(rel), "%s/jobs", sid))
-		sweep_temps(s, STORE_OUTPUTS, rel);
-	sweep_temps(s, STORE_OUTPUTS, sid);
-}
-
-int store_load(const struct store *s, const struct store_visitor *v)
-{
-	int fd = dir_open(s, STORE_MEDIA, "");
-	struct dirent *e;
-	DIR *d;
-
-	if (fd < 0)
-		return fd;
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return -errno;
-	}
-	while ((e = readdir(d)))
-		if (util_valid_session_id(e->d_name))
-			load_session(s, v, e->d_name);
-	closedir(d);
-	sweep_temps(s, STORE_MEDIA, "jobs_index");
-	return 0;
-}
-
 /* ---- sessions ---- */
 
 int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_t gid)
@@ -638,7 +485,7 @@ int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_
 		return -EINVAL;
 	if (mkdirat(s->media_fd, sid, 0755) < 0)
 		return -errno;
-	if ((sfd = dir_open(s, STORE_MEDIA, sid)) < 0)
+	if ((sfd = store_dir_open(s, STORE_MEDIA, sid)) < 0)
 		return sfd;
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(sfd, uid, gid) < 0)
 		rc = -errno;
@@ -684,7 +531,7 @@ int store_output_dir(const struct store *s, const char *sid)
 		return -EINVAL;
 	if ((rc = mkdir_at(s->outputs_fd, sid, 0755)))
 		return rc;
-	if ((sfd = dir_open(s, STORE_OUTPUTS, sid)) < 0)
+	if ((sfd = store_dir_open(s, STORE_OUTPUTS, sid)) < 0)
 		return sfd;
 	rc = mkdir_at(sfd, "jobs", 0755);
 	close(sfd);
