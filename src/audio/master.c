@@ -1,0 +1,229 @@
+/*
+ * master.c - mastering and export: passes over the temp mix through the
+ * gain, the look-ahead limiter and the meter, a search for the gain that
+ * lands on the target, and the final pass into the output file. See
+ * render_impl.h.
+ */
+#include <ebur128.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio_impl.h"
+#include "render_impl.h"
+
+#define MASTER_TOL_LU 0.02
+#define MASTER_MAX_PASSES 10
+#define LIMIT_MARGIN_DB 0.15	/* the limiter aims this far under the ceiling */
+#define LIMIT_LOOKAHEAD_MS 2.0
+#define LIMIT_RELEASE_MS 80.0
+
+struct pass_out {
+	double lufs;
+	float true_peak;	/* of what left the limiter, 4x oversampled */
+	float min_gain;
+};
+
+/* A pass's back half, on the stage thread: loudness, the true peak of
+ * what was written, the output file. */
+struct pass_sink {
+	struct render *r;
+	ebur128_state *meter;		/* or NULL */
+	struct tp_detector *det;	/* or NULL */
+	struct exporter *ex;		/* or NULL */
+	float true_peak;
+};
+
+static int pass_sink_fn(void *ctx, const float *y, long m)
+{
+	struct pass_sink *k = ctx;
+
+	if (k->meter && ebur128_add_frames_float(k->meter, y, (size_t)m))
+		return -ENOMEM;
+	for (long i = 0; k->det && i < m; i++)
+		k->true_peak = fmax_f(k->true_peak, tp_push(k->det, y[2 * i], y[2 * i + 1]));
+	return k->ex ? export_write(k->ex, y, m, k->r->err) : 0;
+}
+
+/* Feed one block of the temp file through gain and limiter into @y;
+ * returns the frames that left the limiter. */
+static long pass_block(float *rec, long in, long n, float g, struct limiter *lim,
+		       float ceiling, float *y)
+{
+	long m = 0;
+
+	for (long k = 0; k < n; k++) {
+		float l = k < in ? rec[REC * k] * g : 0, rr = k < in ? rec[REC * k + 1] * g : 0;
+		float pk = k < in ? rec[REC * k + 2] * g : 0;
+
+		if (!lim) {
+			y[2 * m] = l;
+			y[2 * m++ + 1] = rr;
+		} else if (limiter_push(lim, l, rr, pk, ceiling, &y[2 * m], &y[2 * m + 1])) {
+			m++;
+		}
+	}
+	return m;
+}
+
+/*
+ * One pass over the temp file at @gain (linear) through the limiter at
+ * @ceiling (linear; <= 0 means no limiter). Without @ex it measures
+ * loudness; with @ex it writes the output and measures its true peak
+ * (the export repeats a measured pass exactly).
+ */
+static int master_pass(struct render *r, double gain, float ceiling, struct exporter *ex,
+		       struct pass_out *out)
+{
+	struct pass_sink k = { .r = r, .ex = ex };
+	struct limiter *lim = ceiling > 0 ? limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS) : NULL;
+	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
+	int64_t tail = lim ? limiter_lookahead(lim) : 0;
+	struct stage *st = NULL;
+	int rc = 0, rc2;
+
+	if (ex)
+		k.det = tp_new();
+	else
+		k.meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
+	if ((!ex && !k.meter) || (ex && !k.det) || (ceiling > 0 && !lim) || !rec ||
+	    stage_start(&st, AUDIO_BLOCK, pass_sink_fn, &k))
+		rc = -ENOMEM;
+	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
+		long n = r->length + tail - pos < AUDIO_BLOCK ? (long)(r->length + tail - pos) : AUDIO_BLOCK;
+		long in = r->length - pos < n ? (long)(r->length - pos) : n, m;
+		float *y = stage_slot(st);
+
+		if (!y)
+			break;
+		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in)))
+			break;
+		m = pass_block(rec, in, n, (float)gain, lim, ceiling, y);
+		stage_commit(st, m);
+		rc = r_cancelled(r);
+		if (ex)
+			r_progress(r, (double)(pos + n), (double)(r->length + tail));
+	}
+	if (st && (rc2 = stage_finish(st)) && !rc)
+		rc = rc2;
+	for (int i = 0; k.det && i < tp_delay(); i++)
+		k.true_peak = fmax_f(k.true_peak, tp_push(k.det, 0, 0));
+	out->true_peak = k.true_peak;
+	out->lufs = -INFINITY;
+	if (!rc && k.meter && ebur128_loudness_global(k.meter, &out->lufs))
+		rc = -EIO;
+	out->min_gain = lim ? limiter_min_gain(lim) : 1;
+	if (k.meter)
+		ebur128_destroy(&k.meter);
+	limiter_free(lim);
+	tp_free(k.det);
+	free(rec);
+	return rc;
+}
+
+/* Where mastering lands: the gain, whether the limiter is in, and the
+ * loudness it gives when that is already known (measured by a pass at
+ * exactly this gain, or exact: with no limiting, gain shifts loudness
+ * dB for dB). */
+struct master_plan {
+	double gain_db;
+	bool limit;
+	bool known;
+	double lufs;
+};
+
+/* Find the gain that puts the limited mix on target. */
+static int master_search(struct render *r, float ceiling, struct master_plan *mp)
+{
+	double target = r->plan->target_lufs, g = target - r->l0;
+	double prev_g = 0, prev_l = 0;
+	struct pass_out po;
+	int rc;
+
+	*mp = (struct master_plan){ .gain_db = 0, .known = true, .lufs = r->l0 };
+	if (!r->plan->master)
+		return 0;
+	if (!isfinite(r->l0)) {
+		r_log(r, "mastering: the mix is silent; no gain applied");
+		return 0;
+	}
+	mp->gain_db = g;
+	mp->lufs = target;
+	mp->limit = pow(10.0, g / 20.0) * r->peak_max > ceiling;
+	if (!mp->limit) {
+		r_log(r, "mastering: %+.2f dB of gain meets the target with no limiting", g);
+		return 0;
+	}
+	for (int pass = 1; pass <= MASTER_MAX_PASSES; pass++) {
+		if ((rc = master_pass(r, pow(10.0, g / 20.0), ceiling, NULL, &po)))
+			return rc;
+		r_log(r, "mastering pass %d: gain %+.2f dB, limiter down to %.2f dB, %.2f LUFS",
+		      pass, g, db(po.min_gain), po.lufs);
+		r_progress(r, pass, MASTER_MAX_PASSES / 2.0);
+		mp->gain_db = g;
+		mp->lufs = po.lufs;
+		mp->known = true;
+		if (fabs(po.lufs - target) <= MASTER_TOL_LU)
+			return 0;
+		/* secant once two points exist; the limiter makes loudness grow
+		 * slower than gain */
+		double next = g + (target - po.lufs);
+
+		if (pass > 1 && po.lufs != prev_l)
+			next = g + (target - po.lufs) * (g - prev_g) / (po.lufs - prev_l);
+		prev_g = g;
+		prev_l = po.lufs;
+		g = fmin(next, g + 12.0);
+	}
+	/* out of passes: export at the last gain measured */
+	return 0;
+}
+
+int master_and_export(struct render *r, const struct mix_target *out,
+			     struct mix_result *res)
+{
+	double margin = LIMIT_MARGIN_DB;
+	float ceiling_target = (float)pow(10.0, r->plan->true_peak_dbtp / 20.0);
+	struct master_plan mp;
+	struct exporter *ex = NULL;
+	struct pass_out po;
+	int rc = 0;
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		float ceiling = (float)pow(10.0, (r->plan->true_peak_dbtp - margin) / 20.0);
+
+		r_stage(r, MIX_MASTERING);
+		if ((rc = master_search(r, ceiling, &mp)))
+			return rc;
+		r_stage(r, MIX_EXPORTING);
+		if ((rc = export_open(&ex, out, r->plan, r->rate, r->length, r->err)))
+			return rc;
+		rc = master_pass(r, pow(10.0, mp.gain_db / 20.0), mp.limit ? ceiling : 0, ex, &po);
+		if (rc) {
+			export_abort(ex);
+			return rc;
+		}
+		if (!mp.limit || po.true_peak <= ceiling_target) {
+			if ((rc = export_commit(ex, r->err)))
+				return rc;
+			break;
+		}
+		export_abort(ex);
+		margin += 0.1;
+		r_log(r, "mastering: true peak %.2f dBTP over the ceiling; limiting %.2f dB lower",
+		      db(po.true_peak), margin);
+	}
+	res->integrated_lufs = mp.lufs;
+	res->true_peak_dbtp = po.true_peak > 0 ? db(po.true_peak) : -INFINITY;
+	res->gain_db = mp.gain_db;
+	res->target_reached = !r->plan->master ||
+			      fabs(mp.lufs - r->plan->target_lufs) <= 0.1;
+	if (r->plan->master && !res->target_reached)
+		r_log(r, "mastering: reached %.2f LUFS, not the %.2f LUFS target", mp.lufs,
+		      r->plan->target_lufs);
+	return 0;
+}
+
+/* ---- the whole render ---- */
