@@ -27,7 +27,8 @@ LIBS = $(PKG_LIBS) -lm -lpthread
 
 # SANITIZE=address,undefined builds everything with those sanitizers.
 ifdef SANITIZE
-ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+# test builds also check the job cache's invariants after every change
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all -DMIXFS_CHECK
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 

@@ -114,20 +114,23 @@ static void receipt_forget(struct csession *s, struct cjob *cj)
 	}
 }
 
-static int session_append(struct csession *s, struct cjob *cj)
+/* Add @cj to its session: in created order when @ordered (a clock set back
+ * can make a new job older than the last), else at the end, for a load
+ * that sorts the session once it is done. */
+static int session_append(struct csession *s, struct cjob *cj, bool ordered)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct cjob **v = realloc(s->jobs, cap * sizeof(*v));
+	size_t at;
 
-		if (!v)
-			return -ENOMEM;
-		s->jobs = v;
-		s->cap = cap;
-	}
+	if (util_grow((void **)&s->jobs, &s->cap, s->n, sizeof(*s->jobs)))
+		return -ENOMEM;
+	for (at = s->n; ordered && at > 0 && core_by_created(&s->jobs[at - 1], &cj) > 0; at--)
+		;
+	memmove(&s->jobs[at + 1], &s->jobs[at], (s->n - at) * sizeof(*s->jobs));
+	s->jobs[at] = cj;
+	s->n++;
 	cj->sess = s;
-	cj->sess_pos = s->n;
-	s->jobs[s->n++] = cj;
+	for (size_t i = at; i < s->n; i++)
+		s->jobs[i]->sess_pos = i;
 	return 0;
 }
 
@@ -154,16 +157,18 @@ void core_track_final(struct core *c, struct cjob *cj, util_ms now)
 }
 
 /* Insert a new job into the cache. Caller holds lock. Takes @j's strings. */
-int core_cache_insert(struct core *c, struct job *j, util_ms now, struct cjob **out)
+int core_cache_insert(struct core *c, struct job *j, util_ms now, bool loading,
+		      struct cjob **out)
 {
 	struct cjob *cj = calloc(1, sizeof(*cj));
 	struct csession *s = core_session_get(c, j->session, true);
 
-	if (!cj || !s || session_append(s, cj)) {
+	if (cj)
+		cj->rec = *j; /* its place in the session goes by its times */
+	if (!cj || !s || session_append(s, cj, !loading)) {
 		free(cj);
 		return -ENOMEM;
 	}
-	cj->rec = *j;
 	cj->heap_pos = CLEANUP_NOT_QUEUED;
 	if (hmap_put(&c->jobs, cj->rec.id, cj)) {
 		session_remove(cj);

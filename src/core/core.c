@@ -122,6 +122,7 @@ int core_cleanup(struct core *c, util_ms now)
 
 	pthread_mutex_lock(&c->io_lock);
 	n = cleanup_locked(c, now, &ev);
+	core_check(c);
 	pthread_mutex_unlock(&c->io_lock);
 	core_events_fire(c, &ev);
 	return n;
@@ -187,7 +188,7 @@ int core_submit(struct core *c, const char *sid, const char *name,
 	}
 	memcpy(jid, j.id, JOB_ID_LEN + 1);
 	pthread_mutex_lock(&c->lock);
-	rc = core_cache_insert(c, &j, now, &cj);
+	rc = core_cache_insert(c, &j, now, false, &cj);
 	if (!rc) {
 		core_events_add(&ev, CORE_EV_CREATED, &cj->rec);
 		if (cj->rec.state == JOB_QUEUED)
@@ -199,6 +200,7 @@ int core_submit(struct core *c, const char *sid, const char *name,
 	else
 		rc = valid;
 out:
+	core_check(c);
 	pthread_mutex_unlock(&c->io_lock);
 	core_events_fire(c, &ev);
 	return rc;
@@ -245,6 +247,7 @@ int core_cancel(struct core *c, const char *jid, long uid, util_ms now)
 		core_events_add(&ev, CORE_EV_CHANGED, &cj->rec);
 	pthread_mutex_unlock(&c->lock);
 out:
+	core_check(c);
 	pthread_mutex_unlock(&c->io_lock);
 	core_events_fire(c, &ev);
 	return rc;
@@ -275,6 +278,7 @@ int core_delete(struct core *c, const char *jid, long uid)
 		core_cache_remove(c, cj);
 		pthread_mutex_unlock(&c->lock);
 	}
+	core_check(c);
 	pthread_mutex_unlock(&c->io_lock);
 	core_events_fire(c, &ev);
 	return rc;

@@ -102,8 +102,10 @@ struct core {
 
 /* The session named @sid, made when @create; NULL if none (or ENOMEM). */
 struct csession *core_session_get(struct core *c, const char *sid, bool create);
-/* Insert a new job, taking @j's strings; 0 or -ENOMEM (then @j is kept). */
-int core_cache_insert(struct core *c, struct job *j, util_ms now, struct cjob **out);
+/* Insert a new job, taking @j's strings; 0 or -ENOMEM (then @j is kept).
+ * While @loading, sessions are left unsorted (the load sorts them). */
+int core_cache_insert(struct core *c, struct job *j, util_ms now, bool loading,
+		      struct cjob **out);
 /* Remove and free a job: from the heap, the queue, its session, its receipt. */
 void core_cache_remove(struct core *c, struct cjob *cj);
 /* qsort order of jobs: oldest first, then by id. */
@@ -137,6 +139,12 @@ void core_strand(struct core *c, struct cjob *cj, struct job *next);
  * of all), else the last write's negative errno. Caller holds io_lock;
  * events go to @ev. */
 int core_retry_stranded(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev);
+
+/* check.c: in test builds (MIXFS_CHECK), abort naming the first invariant
+ * the cache, its sessions and receipts, the run queue, the expiry heap and
+ * the pending records break against each other; else nothing. Caller
+ * holds io_lock (so no pass is halfway) but not lock. */
+void core_check(struct core *c);
 
 /* workers.c */
 int core_workers_start(struct core *c);

@@ -96,7 +96,7 @@ static void load_on_record(void *ctx, struct job *j)
 	char id[JOB_ID_LEN + 1];
 
 	memcpy(id, j->id, sizeof(id));
-	if (core_cache_insert(l->c, j, l->now, &cj)) {
+	if (core_cache_insert(l->c, j, l->now, true, &cj)) {
 		log_error("job %s: out of memory while loading", id);
 		job_clear(j);
 		return;
@@ -284,6 +284,7 @@ int core_open(struct core **out, const struct core_config *cfg, util_ms now,
 		return rc;
 	}
 	core_cleanup(c, now);
+	core_check(c);
 	*out = c;
 	return 0;
 }

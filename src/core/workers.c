@@ -81,6 +81,7 @@ static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 	pthread_mutex_lock(&c->lock);
 	core_events_add(&ev, CORE_EV_CHANGED, &r->cj->rec);
 	pthread_mutex_unlock(&c->lock);
+	core_check(c);
 	pthread_mutex_unlock(&c->io_lock);
 	core_events_fire(c, &ev);
 	return rc;
@@ -397,7 +398,8 @@ static void *housekeeper_main(void *arg)
 
 			pthread_mutex_lock(&c->io_lock);
 			core_retry_stranded(c, NULL, util_now_ms(), &ev);
-			pthread_mutex_unlock(&c->io_lock);
+			core_check(c);
+	pthread_mutex_unlock(&c->io_lock);
 			core_events_fire(c, &ev);
 			next_retry = hk_after(&now, RETRY_MS);
 		}
