@@ -227,6 +227,14 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 	m = i >= lim->L ? lim->dq_val[lim->dq_head] : 1.0f;
 	if (i < lim->L)
 		return 0;
+	if (i == lim->L) {
+		/* the frames before the first have no m of their own; they take
+		 * the first one's (the least gain of all that exist), so the
+		 * first L frames out are held to the ceiling too */
+		for (int k = 0; k < lim->n; k++)
+			lim->m_ring[k] = m;
+		lim->m_sum = (double)m * lim->n;
+	}
 	lim->m_sum += (double)m - lim->m_ring[slot];
 	lim->m_ring[slot] = m;
 	avg = (float)(lim->m_sum / lim->n);
