@@ -31,64 +31,6 @@
 #include "mixfs/mix.h"
 
 
-static const char *const stage_names[MIX_STAGE_COUNT] = {
-	"loading_stems", "aligning_stems", "processing_tracks",
-	"mixing", "mastering", "exporting",
-};
-
-/* Where each stage's progress starts, out of 100. */
-static const int stage_pct[MIX_STAGE_COUNT + 1] = { 0, 3, 8, 10, 50, 85, 100 };
-
-const char *mix_stage_name(enum mix_stage s)
-{
-	return (unsigned)s < MIX_STAGE_COUNT ? stage_names[s] : NULL;
-}
-
-
-/* ---- callbacks ---- */
-
-void r_stage(struct render *r, enum mix_stage s)
-{
-	r->stage = s;
-	if (r->cb && r->cb->stage)
-		r->cb->stage(r->cb->ctx, s);
-}
-
-/* Progress @done of @total within the current stage. */
-void r_progress(struct render *r, double done, double total)
-{
-	int lo = stage_pct[r->stage], hi = stage_pct[r->stage + 1];
-	int p = lo + (int)((hi - lo) * (total > 0 ? fmin(done / total, 1.0) : 1.0));
-
-	if (p > r->progress) {
-		r->progress = p;
-		if (r->cb && r->cb->progress)
-			r->cb->progress(r->cb->ctx, p);
-	}
-}
-
-int r_cancelled(struct render *r)
-{
-	if (r->cb && r->cb->cancelled && r->cb->cancelled(r->cb->ctx)) {
-		snprintf(r->err, AUDIO_ERR_MAX, "cancelled");
-		return -ECANCELED;
-	}
-	return 0;
-}
-
-void r_log(struct render *r, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!r->cb || !r->cb->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	r->cb->log(r->cb->ctx, line);
-}
-
 /* ---- loading ---- */
 
 static bool is_audio_name(const char *name)
@@ -268,29 +210,6 @@ static int open_tmp(struct render *r, const struct mix_target *out)
 	return 0;
 }
 
-int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames)
-{
-	size_t len = sizeof(float) * REC * (size_t)frames;
-	off_t off = (off_t)(sizeof(float) * REC) * frame;
-	char *p = (char *)buf;
-
-	while (len) {
-		ssize_t n = wr ? pwrite(r->tmp_fd, p, len, off) : pread(r->tmp_fd, p, len, off);
-
-		if (n <= 0) {
-			int rc = n < 0 ? -errno : -EIO;
-
-			snprintf(r->err, AUDIO_ERR_MAX, "cannot %s the mix's temp file in the "
-				 "outputs folder: %s", wr ? "write" : "read",
-				 n < 0 ? strerror(-rc) : "short read");
-			return rc;
-		}
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* ---- mixing ---- */
 

@@ -23,6 +23,8 @@
 
 #define PROGRESS_WRITE_MS 1000
 
+/* One job's run, on its worker's thread. The job's id and session never
+ * change once made, so the worker reads them without the lock. */
 struct run {
 	struct core *c;
 	struct cjob *cj;
@@ -120,6 +122,9 @@ static void cb_stage(void *ctx, enum mix_stage stage)
 	struct run *r = ctx;
 	enum job_state st = (enum job_state)(JOB_LOADING_STEMS + stage);
 
+	/* read without the lock: a running job's state is written only by this
+	 * thread (its commits), and cancel only sets a flag; the reader's own
+	 * writes are never torn for it */
 	if (r->cj->rec.state != st)
 		run_update(r, st, mix_stage_name(stage), NULL);
 }
