@@ -18,15 +18,8 @@
 
 void core_events_add(struct core_events *e, enum core_event ev, const struct job *j)
 {
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 16;
-		struct core_event_rec *v = realloc(e->v, cap * sizeof(*v));
-
-		if (!v)
-			return; /* the tree's caches then expire on their own timeout */
-		e->v = v;
-		e->cap = cap;
-	}
+	if (util_grow((void **)&e->v, &e->cap, e->n, sizeof(*e->v)))
+		return; /* the tree's caches then expire on their own timeout */
 	e->v[e->n].ev = ev;
 	memcpy(e->v[e->n].sid, j->session, sizeof(j->session));
 	memcpy(e->v[e->n].jid, j->id, sizeof(j->id));

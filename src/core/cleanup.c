@@ -69,15 +69,8 @@ static void heap_down(struct cleanup_heap *h, size_t i)
 int cleanup_heap_push(struct cleanup_heap *h, util_ms expiry, void *item, size_t *pos)
 {
 	*pos = CLEANUP_NOT_QUEUED;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct cleanup_entry *v = realloc(h->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = cap;
-	}
+	if (util_grow((void **)&h->v, &h->cap, h->n, sizeof(*h->v)))
+		return -ENOMEM;
 	h->v[h->n] = (struct cleanup_entry){ expiry, item, pos };
 	heap_up(h, h->n++);
 	return 0;

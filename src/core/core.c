@@ -57,13 +57,8 @@ static size_t take_expired(struct core *c, util_ms now, struct cjob ***out)
 	util_ms expiry;
 
 	while ((cj = cleanup_heap_peek(&c->expiry, &expiry)) && cleanup_is_expired(expiry, now)) {
-		if (n == cap) {
-			struct cjob **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv)
-				break;
-			v = nv;
-		}
+		if (util_grow((void **)&v, &cap, n, sizeof(*v)))
+			break; /* the rest wait for the next pass */
 		cleanup_heap_remove(&c->expiry, cj->heap_pos);
 		if (cj->running) {
 			/* its worker has yet to let go of it: a moment later */
@@ -390,13 +385,8 @@ int core_receipt(struct core *c, const char *sid, const char *name, char jid[JOB
 
 static int names_add(char ***v, size_t *n, size_t *cap, const char *name)
 {
-	if (*n == *cap) {
-		char **nv = realloc(*v, (*cap = *cap ? *cap * 2 : 16) * sizeof(**v));
-
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-	}
+	if (util_grow((void **)v, cap, *n, sizeof(**v)))
+		return -ENOMEM;
 	if (!((*v)[*n] = strdup(name)))
 		return -ENOMEM;
 	(*n)++;

@@ -28,16 +28,9 @@ struct load_ctx {
 
 static void leftover_add(struct core *c, enum store_root root, const char *rel, util_ms expiry)
 {
-	struct core_leftover *v;
-
-	if (c->n_leftover == c->cap_leftover) {
-		size_t cap = c->cap_leftover ? c->cap_leftover * 2 : 8;
-
-		if (!(v = realloc(c->leftover, cap * sizeof(*v))))
-			return;
-		c->leftover = v;
-		c->cap_leftover = cap;
-	}
+	if (util_grow((void **)&c->leftover, &c->cap_leftover, c->n_leftover,
+		      sizeof(*c->leftover)))
+		return;
 	if (!(c->leftover[c->n_leftover].rel = strdup(rel)))
 		return;
 	c->leftover[c->n_leftover].root = root;
@@ -103,15 +96,8 @@ static void load_on_record(void *ctx, struct job *j)
 	}
 	if (!job_state_is_active(cj->rec.state))
 		return;
-	if (l->n_active == l->cap_active) {
-		size_t cap = l->cap_active ? l->cap_active * 2 : 16;
-		struct cjob **v = realloc(l->active, cap * sizeof(*v));
-
-		if (!v)
-			return;
-		l->active = v;
-		l->cap_active = cap;
-	}
+	if (util_grow((void **)&l->active, &l->cap_active, l->n_active, sizeof(*l->active)))
+		return;
 	l->active[l->n_active++] = cj;
 }
 

@@ -22,7 +22,6 @@
 void core_strand(struct core *c, struct cjob *cj, struct job *next)
 {
 	struct job *p = malloc(sizeof(*p));
-	struct cjob **v;
 
 	if (!p) {
 		/* the disk still holds the active record: the next mount reruns it */
@@ -33,23 +32,20 @@ void core_strand(struct core *c, struct cjob *cj, struct job *next)
 	*p = *next;
 	memset(next, 0, sizeof(*next));
 	pthread_mutex_lock(&c->lock);
-	if (cj->pending) {
-		job_clear(cj->pending);
-		free(cj->pending);
-	} else if (c->n_stranded == c->cap_stranded &&
-		   (v = realloc(c->stranded, (c->cap_stranded * 2 + 4) * sizeof(*v)))) {
-		c->stranded = v;
-		c->cap_stranded = c->cap_stranded * 2 + 4;
-	}
-	if (!cj->pending && c->n_stranded == c->cap_stranded) {
+	if (!cj->pending &&
+	    util_grow((void **)&c->stranded, &c->cap_stranded, c->n_stranded, sizeof(*c->stranded))) {
 		pthread_mutex_unlock(&c->lock);
 		log_error("job %s: out of memory; its final record is lost until restart", p->id);
 		job_clear(p);
 		free(p);
 		return;
 	}
-	if (!cj->pending)
+	if (cj->pending) { /* a newer final record replaces the older one */
+		job_clear(cj->pending);
+		free(cj->pending);
+	} else {
 		c->stranded[c->n_stranded++] = cj;
+	}
 	cj->pending = p;
 	pthread_cond_broadcast(&c->hk_cond);
 	pthread_mutex_unlock(&c->lock);

@@ -19,15 +19,8 @@
 
 static int snap_add(struct handle *h, size_t *cap, const char *name, fuse_ino_t ino, mode_t type)
 {
-	if (h->n_ents == *cap) {
-		size_t nc = *cap ? *cap * 2 : 32;
-		struct dirent_snap *v = realloc(h->ents, nc * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->ents = v;
-		*cap = nc;
-	}
+	if (util_grow((void **)&h->ents, cap, h->n_ents, sizeof(*h->ents)))
+		return -ENOMEM;
 	snprintf(h->ents[h->n_ents].name, sizeof(h->ents[0].name), "%s", name);
 	h->ents[h->n_ents].ino = ino;
 	h->ents[h->n_ents].type = type;
