@@ -141,10 +141,12 @@ static void run(const char *base, int n, int reps)
 		exit(1);
 	}
 	load = secs() - t0;
-	core_submit(c, "s0", "warm.json", "{}", 2, 0, now, jid, err, sizeof(err));
+	core_submit(c, &(struct core_request){ "s0", "warm.json", "{}", 2, 0 },
+				 now, jid, err, sizeof(err));
 	t0 = secs();
 	for (int i = 0; i < reps; i++)
-		core_submit(c, "s0", "bench.json", "{}", 2, 0, now, jid, err, sizeof(err));
+		core_submit(c, &(struct core_request){ "s0", "bench.json", "{}", 2, 0 },
+					 now, jid, err, sizeof(err));
 	indexed = (secs() - t0) / reps;
 	core_close(c);
 

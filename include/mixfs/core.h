@@ -66,9 +66,18 @@ void core_close(struct core *c);
 /* The cleanup pass at @now. Returns the number of jobs deleted. */
 int core_cleanup(struct core *c, util_ms now);
 
+/* A request as dropped: the text of requests/@name in session @sid, from
+ * @uid. The strings are the caller's. */
+struct core_request {
+	const char *sid;
+	const char *name;
+	const char *text;
+	size_t len;
+	long uid;
+};
+
 /*
- * Submit the request text @text (@len bytes) named @name in session @sid,
- * from @uid, at @now. Runs the cleanup pass first. Returns:
+ * Submit @rq at @now. Runs the cleanup pass first. Returns:
  *   0        a queued job; its id in @jid
  *   -EINVAL  the request is invalid: an error job holds the text, its id is
  *            in @jid and the message in @err
@@ -76,8 +85,7 @@ int core_cleanup(struct core *c, util_ms now);
  *   -ENOENT  no such session
  *   other    a negative errno from the store; nothing created
  */
-int core_submit(struct core *c, const char *sid, const char *name,
-		const char *text, size_t len, long uid, util_ms now,
+int core_submit(struct core *c, const struct core_request *rq, util_ms now,
 		char jid[JOB_ID_LEN + 1], char *err, size_t errlen);
 
 /* Cancel: a queued job fails "cancelled" at once, a running one within a

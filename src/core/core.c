@@ -125,19 +125,21 @@ int core_cleanup(struct core *c, util_ms now)
 
 /* ---- submit, cancel, delete ---- */
 
-static int build_job(struct core *c, const char *sid, const char *name, const char *text,
-		     size_t len, long uid, util_ms now, struct job *j, char *err, size_t errlen)
+/* The job a request makes: queued, or in error holding the text and the
+ * message (then -EINVAL, the message also in @err). -ENOMEM. */
+static int build_job(struct core *c, const struct core_request *rq, util_ms now, struct job *j,
+		     char *err, size_t errlen)
 {
 	char perr[REQUEST_ERR_MAX];
 	struct plan plan;
-	int valid = request_parse(text, len, &plan, perr);
+	int valid = request_parse(rq->text, rq->len, &plan, perr);
 
 	if (valid == 0)
 		plan_clear(&plan);
-	job_init_new(j, sid, now, uid);
-	if (job_set_str(&j->request_name, name))
+	job_init_new(j, rq->sid, now, rq->uid);
+	if (job_set_str(&j->request_name, rq->name))
 		return -ENOMEM;
-	j->request_text = strndup(text, len);
+	j->request_text = strndup(rq->text, rq->len);
 	if (!j->request_text)
 		return -ENOMEM;
 	if (valid != 0) {
@@ -149,10 +151,10 @@ static int build_job(struct core *c, const char *sid, const char *name, const ch
 	return valid;
 }
 
-int core_submit(struct core *c, const char *sid, const char *name,
-		const char *text, size_t len, long uid, util_ms now,
+int core_submit(struct core *c, const struct core_request *rq, util_ms now,
 		char jid[JOB_ID_LEN + 1], char *err, size_t errlen)
 {
+	const char *sid = rq->sid;
 	struct core_events ev = { 0 };
 	struct csession *s;
 	struct cjob *cj;
@@ -174,7 +176,7 @@ int core_submit(struct core *c, const char *sid, const char *name,
 			 c->cfg.max_jobs_per_session);
 		goto out;
 	}
-	valid = build_job(c, sid, name, text, len, uid, now, &j, err, errlen);
+	valid = build_job(c, rq, now, &j, err, errlen);
 	if (valid == -ENOMEM || (rc = store_write_job(&c->store, &j))) {
 		rc = rc ? rc : -ENOMEM;
 		snprintf(err, errlen, "cannot write the job record: %s", strerror(-rc));

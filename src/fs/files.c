@@ -45,8 +45,8 @@ int drop_submit(struct mixfs_fs *fs, struct drop *d, uid_t uid)
 		free(text);
 		return 0; /* an empty file is not a request (yet) */
 	}
-	rc = core_submit(fs->core, d->sid, name, text, len, (long)uid, util_now_ms(), jid,
-			 err, sizeof(err));
+	rc = core_submit(fs->core, &(struct core_request){ d->sid, name, text, len, (long)uid },
+				 util_now_ms(), jid, err, sizeof(err));
 	free(text);
 	drop_mark_clean(d);
 	/* the receipt takes its place, or nothing: a request the store could

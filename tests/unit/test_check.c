@@ -65,9 +65,10 @@ static void test_check_catches_a_broken_cache(void **state)
 	char a[JOB_ID_LEN + 1], b[JOB_ID_LEN + 1], err[256];
 
 	open_core(f, T0);
-	assert_int_equal(core_submit(f->core, "s1", "a.json", "{}", 2, 0, T0, a, err, sizeof(err)), 0);
-	assert_int_equal(core_submit(f->core, "s1", "b.json", "{}", 2, 0, T0 + 1000, b, err,
-				     sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "a.json", "{}", 2, 0 },
+				 T0, a, err, sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "b.json", "{}", 2, 0 },
+				 T0 + 1000, b, err, sizeof(err)), 0);
 	core_check(f->core); /* a consistent cache passes */
 	expect_abort(f, swap_session_order);
 	expect_abort(f, queued_without_flag);
@@ -83,9 +84,10 @@ static void test_clock_set_back_keeps_sessions_in_order(void **state)
 	char a[JOB_ID_LEN + 1], b[JOB_ID_LEN + 1], latest[JOB_ID_LEN + 1], err[256];
 
 	open_core(f, T0);
-	assert_int_equal(core_submit(f->core, "s1", "a.json", "{}", 2, 0, T0, a, err, sizeof(err)), 0);
-	assert_int_equal(core_submit(f->core, "s1", "b.json", "{}", 2, 0, T0 - HOUR, b, err,
-				     sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "a.json", "{}", 2, 0 },
+				 T0, a, err, sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "b.json", "{}", 2, 0 },
+				 T0 - HOUR, b, err, sizeof(err)), 0);
 	core_check(f->core);
 	assert_int_equal(core_session_latest(f->core, "s1", latest), 0);
 	assert_string_equal(latest, a);

@@ -224,8 +224,8 @@ static void test_cache_stays_in_step(void **state)
 	assert_int_equal(n, 2);
 	free(ids);
 	/* enqueue runs the pass */
-	assert_int_equal(core_submit(f->core, "s1", "take.json", "{}", 2, 0, T0 + 49 * HOUR,
-				     jid, err, sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "take.json", "{}", 2, 0 },
+				 T0 + 49 * HOUR, jid, err, sizeof(err)), 0);
 	assert_int_equal(core_session_jobs(f->core, "s1", &ids, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(ids[0], b);
@@ -257,9 +257,10 @@ static void test_receipt_follows_the_newest_live_job(void **state)
 	size_t n;
 
 	open_core(f, T0);
-	assert_int_equal(core_submit(f->core, "s1", "take.json", "{}", 2, 0, T0, a, err, sizeof(err)), 0);
-	assert_int_equal(core_submit(f->core, "s1", "take.json", "{", 1, 0, T0 + 1000, b, err,
-				     sizeof(err)), -EINVAL);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "take.json", "{}", 2, 0 },
+				 T0, a, err, sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "take.json", "{", 1, 0 },
+				 T0 + 1000, b, err, sizeof(err)), -EINVAL);
 	assert_int_equal(core_receipt(f->core, "s1", "take.json", jid), 0);
 	assert_string_equal(jid, b);
 	assert_int_equal(core_receipt_names(f->core, "s1", &names, &n), 0);

@@ -67,8 +67,8 @@ static void test_failed_submit_leaves_no_index(void **state)
 	assert_int_equal(rmdir(path), 0);
 	tu_write(path, "not a folder");
 	open_core(f, T0);
-	assert_int_not_equal(core_submit(f->core, "s2", "r.json", "{}", 2, 0, T0, jid, err,
-					 sizeof(err)), 0);
+	assert_int_not_equal(core_submit(f->core, &(struct core_request){ "s2", "r.json", "{}", 2, 0 },
+				 T0, jid, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/jobs_index", f->media);
 	assert_non_null(d = opendir(path));
 	while ((e = readdir(d)))
@@ -90,8 +90,8 @@ static void test_failed_index_write_leaves_no_record(void **state)
 	snprintf(path, sizeof(path), "%s/jobs_index", f->media);
 	assert_int_equal(rmdir(path), 0);
 	tu_write(path, "not a folder");
-	assert_int_not_equal(core_submit(f->core, "s1", "r.json", "{}", 2, 0, T0, jid, err,
-					 sizeof(err)), 0);
+	assert_int_not_equal(core_submit(f->core, &(struct core_request){ "s1", "r.json", "{}", 2, 0 },
+				 T0, jid, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/s1/jobs", f->media);
 	assert_non_null(d = opendir(path));
 	while ((e = readdir(d)))
@@ -169,8 +169,8 @@ static void test_error_job_expires_after_failed_ttl(void **state)
 	struct job j;
 
 	open_core(f, T0);
-	assert_int_equal(core_submit(f->core, "s1", "bad.json", "{\"x\": 1}", 8, 0, T0, jid, err,
-				     sizeof(err)), -EINVAL);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "bad.json", "{\"x\": 1}", 8, 0 },
+				 T0, jid, err, sizeof(err)), -EINVAL);
 	assert_int_equal(core_job_get(f->core, jid, &j), 0);
 	assert_int_equal(j.state, JOB_ERROR);
 	assert_true(j.finished_at == T0);
@@ -185,10 +185,10 @@ static void test_other_users_may_not_cancel_or_delete(void **state)
 	char q[JOB_ID_LEN + 1], e[JOB_ID_LEN + 1], err[256];
 
 	open_core(f, T0);
-	assert_int_equal(core_submit(f->core, "s1", "q.json", "{}", 2, 1000, T0, q, err,
-				     sizeof(err)), 0);
-	assert_int_equal(core_submit(f->core, "s1", "e.json", "[", 1, 1000, T0, e, err,
-				     sizeof(err)), -EINVAL);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "q.json", "{}", 2, 1000 },
+				 T0, q, err, sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "e.json", "[", 1, 1000 },
+				 T0, e, err, sizeof(err)), -EINVAL);
 	assert_int_equal(core_cancel(f->core, q, 1001, T0), -EACCES);
 	assert_int_equal(core_delete(f->core, e, 1001), -EACCES);
 	assert_int_equal(core_cancel(f->core, q, 1000, T0), 0);

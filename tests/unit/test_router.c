@@ -26,8 +26,8 @@ static int rsetup(void **state)
 	r->fs.core = r->f->core;
 	assert_int_equal(nodes_init(&r->fs.nodes), 0);
 	assert_int_equal(drop_box_init(&r->fs.drops), 0);
-	assert_int_equal(core_submit(r->fs.core, "s1", "take.json", "{}", 2, 0, T0, r->jid, err,
-				     sizeof(err)), 0);
+	assert_int_equal(core_submit(r->fs.core, &(struct core_request){ "s1", "take.json", "{}", 2, 0 },
+				 T0, r->jid, err, sizeof(err)), 0);
 	*state = r;
 	return 0;
 }

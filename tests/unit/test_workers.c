@@ -62,8 +62,8 @@ static void test_a_job_runs_to_complete(void **state)
 
 	put_stem(f, "a.wav", 2);
 	open_running(f);
-	assert_int_equal(core_submit(f->core, "s1", "r.json", "{}", 2, 0, util_now_ms(), jid, err,
-				     sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "r.json", "{}", 2, 0 },
+				 util_now_ms(), jid, err, sizeof(err)), 0);
 	assert_int_equal(wait_state(f->core, jid, 60, true), JOB_COMPLETE);
 	assert_int_equal(core_job_get(f->core, jid, &j), 0);
 	assert_int_equal(j.progress, 100);
@@ -85,8 +85,8 @@ static void test_cancel_stops_a_running_job(void **state)
 
 	put_stem(f, "long.wav", 120);
 	open_running(f);
-	assert_int_equal(core_submit(f->core, "s1", "r.json", "{}", 2, 0, util_now_ms(), jid, err,
-				     sizeof(err)), 0);
+	assert_int_equal(core_submit(f->core, &(struct core_request){ "s1", "r.json", "{}", 2, 0 },
+				 util_now_ms(), jid, err, sizeof(err)), 0);
 	assert_int_not_equal(wait_state(f->core, jid, 30, false), JOB_QUEUED);
 	t0 = util_now_ms();
 	assert_int_equal(core_cancel(f->core, jid, 0, util_now_ms()), 0);
