@@ -89,7 +89,7 @@ static int render_main(int argc, char **argv)
 			rc == -EFBIG ? "over 1 MiB: not a request" : strerror(-rc));
 		return 1;
 	}
-	rc = request_parse(text, len, &plan, perr);
+	rc = request_parse(text, len, &plan, perr, sizeof(perr));
 	free(text);
 	if (rc) {
 		fprintf(stderr, "mixfs: %s: %s\n", argv[3], perr);

@@ -21,10 +21,10 @@
 
 /*
  * Parse @len bytes of @text into @out (initialised here; plan_clear() it
- * on success). Returns 0, or -EINVAL with a one-line message in @err (at
- * most REQUEST_ERR_MAX bytes) and nothing owned by @out.
+ * on success). Returns 0, or -EINVAL with a one-line message in @err (of
+ * @errlen bytes; REQUEST_ERR_MAX holds any) and nothing owned by @out.
  */
-int request_parse(const char *text, size_t len, struct plan *out, char err[REQUEST_ERR_MAX]);
+int request_parse(const char *text, size_t len, struct plan *out, char *err, size_t errlen);
 
 /* Whether a name in requests/ is a draft that never enqueues: starts with
  * '.', or ends in '~', ".tmp", ".part", ".swp". */

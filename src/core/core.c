@@ -132,7 +132,7 @@ static int build_job(struct core *c, const struct core_request *rq, util_ms now,
 {
 	char perr[REQUEST_ERR_MAX];
 	struct plan plan;
-	int valid = request_parse(rq->text, rq->len, &plan, perr);
+	int valid = request_parse(rq->text, rq->len, &plan, perr, sizeof(perr));
 
 	if (valid == 0)
 		plan_clear(&plan);

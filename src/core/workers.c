@@ -301,7 +301,7 @@ static void run_job(struct core *c, struct cjob *cj)
 	cj->rec.progress = 0;
 	text = cj->rec.request_text ? strdup(cj->rec.request_text) : strdup("{}");
 	pthread_mutex_unlock(&c->lock);
-	rc = text ? request_parse(text, strlen(text), &plan, err) : -ENOMEM;
+	rc = text ? request_parse(text, strlen(text), &plan, err, sizeof(err)) : -ENOMEM;
 	free(text);
 	if (!rc && !(rc = run_dirs_open(c, &cj->rec, &dirs, err, sizeof(err)))) {
 		struct mix_target out = { dirs.out_fd, dirs.out_name, dirs.out_path };

@@ -17,6 +17,7 @@
 
 struct rq {
 	char *err;
+	size_t errlen;
 	int rc;
 	const char *text;	/* the request, to find a key's line */
 	size_t len;
@@ -141,9 +142,9 @@ static void rq_fail(struct rq *q, const char *key, const char *fmt, const char *
 	snprintf(what, sizeof(what), fmt, detail);
 	line = request_key_line(q->text, q->len, key);
 	if (line)
-		snprintf(q->err, REQUEST_ERR_MAX, "line %d: key \"%s\": %s", line, key, what);
+		snprintf(q->err, q->errlen, "line %d: key \"%s\": %s", line, key, what);
 	else
-		snprintf(q->err, REQUEST_ERR_MAX, "key \"%s\": %s", key, what);
+		snprintf(q->err, q->errlen, "key \"%s\": %s", key, what);
 	q->rc = -EINVAL;
 }
 
@@ -399,31 +400,32 @@ static void rq_syntax_error(struct rq *q, const char *end)
 		end = stop;
 	line = rq_line_of(q, end);
 	if (end == stop)
-		snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error: the text ends early",
+		snprintf(q->err, q->errlen, "line %d: JSON syntax error: the text ends early",
 			 line);
 	else
-		snprintf(q->err, REQUEST_ERR_MAX, "line %d: JSON syntax error near \"%.*s\"", line,
+		snprintf(q->err, q->errlen, "line %d: JSON syntax error near \"%.*s\"", line,
 			 (int)(stop - end < 20 ? stop - end : 20), end);
 	q->rc = -EINVAL;
 }
 
-int request_parse(const char *text, size_t len, struct plan *out, char err[REQUEST_ERR_MAX])
+int request_parse(const char *text, size_t len, struct plan *out, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "stems", "align", "reference", "align_window_ms",
 					    "sample_rate", "master", "output", NULL };
-	struct rq q = { err, 0, text, len };
+	struct rq q = { err, errlen, 0, text, len };
 	const char *end = NULL;
 	cJSON *o;
 	double rate = 0;
 
 	plan_init_default(out);
-	err[0] = '\0';
+	if (errlen)
+		err[0] = '\0';
 	if (memchr(text, '\0', len)) {
-		snprintf(err, REQUEST_ERR_MAX, "a request is JSON text; this has NUL bytes");
+		snprintf(err, errlen, "a request is JSON text; this has NUL bytes");
 		return -EINVAL;
 	}
 	if ((end = rq_too_deep(text, len))) {
-		snprintf(err, REQUEST_ERR_MAX, "line %d: nested deeper than %d levels; a request "
+		snprintf(err, errlen, "line %d: nested deeper than %d levels; a request "
 			 "needs 3", rq_line_of(&q, end), REQUEST_MAX_DEPTH);
 		return -EINVAL;
 	}
@@ -440,7 +442,7 @@ int request_parse(const char *text, size_t len, struct plan *out, char err[REQUE
 		return q.rc;
 	}
 	if (!cJSON_IsObject(o)) {
-		snprintf(err, REQUEST_ERR_MAX, "line 1: a request is a JSON object ({...})");
+		snprintf(err, errlen, "line 1: a request is a JSON object ({...})");
 		q.rc = -EINVAL;
 		goto out;
 	}

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[REQUEST_ERR_MAX];
 	struct plan p;
 
-	if (request_parse((const char *)data, size, &p, err) == 0) {
+	if (request_parse((const char *)data, size, &p, err, sizeof(err)) == 0) {
 		for (size_t i = 0; i < p.n_stems; i++)
 			if (!util_valid_plain_name(p.stems[i].file) || p.stems[i].file[0] == '.')
 				abort();

@@ -1,7 +1,8 @@
 /*
  * test_audio.c - the engine's modules one by one: a stem's exact length
  * when resampled and its refusals (stem.c), GCC-PHAT finding a known delay
- * (align.c), TPDF dither statistics and clipping at 16 bits (export.c).
+ * (align.c), TPDF dither statistics and clipping at 16 bits (export.c),
+ * the second thread of a pass (stage.c).
  */
 #include "audiofx.h"
 
@@ -148,12 +149,60 @@ static void test_dither_statistics_and_clipping(void **state)
 	free(x);
 }
 
+struct sum_ctx {
+	double sum;
+	long blocks, fail_at;
+};
+
+static int sum_fn(void *ctx, const float *frames, long n)
+{
+	struct sum_ctx *k = ctx;
+
+	if (++k->blocks == k->fail_at)
+		return -EIO;
+	for (long i = 0; i < 2 * n; i++)
+		k->sum += frames[i];
+	return 0;
+}
+
+/* The stage thread sees every block, in order, and its first error comes
+ * back from stage_finish() while the producer stops getting slots. */
+static void test_stage_passes_every_block_and_its_error(void **state)
+{
+	struct sum_ctx k = { 0, 0, 0 };
+	struct stage *st;
+	float *slot;
+	long sent = 0;
+
+	(void)state;
+	assert_int_equal(stage_start(&st, 1024, sum_fn, &k), 0);
+	for (int b = 0; b < 100; b++) {
+		assert_non_null(slot = stage_slot(st));
+		for (long i = 0; i < 2 * 1000; i++)
+			slot[i] = 1.0f;
+		stage_commit(st, 1000);
+		sent += 2 * 1000;
+	}
+	assert_int_equal(stage_finish(st), 0);
+	assert_int_equal(k.blocks, 100);
+	assert_true(k.sum == (double)sent);
+	k = (struct sum_ctx){ 0, 0, 3 };
+	assert_int_equal(stage_start(&st, 1024, sum_fn, &k), 0);
+	for (int b = 0; b < 100 && (slot = stage_slot(st)); b++) {
+		slot[0] = slot[1] = 0;
+		stage_commit(st, 1);
+	}
+	assert_int_equal(stage_finish(st), -EIO);
+	assert_true(k.blocks < 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stem_exact_length_and_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gcc_phat_finds_a_known_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dither_statistics_and_clipping, setup, teardown),
+		cmocka_unit_test(test_stage_passes_every_block_and_its_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

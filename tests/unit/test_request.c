@@ -9,7 +9,7 @@ static char err[REQUEST_ERR_MAX];
 
 static int parse(const char *text, struct plan *p)
 {
-	return request_parse(text, strlen(text), p, err);
+	return request_parse(text, strlen(text), p, err, sizeof(err));
 }
 
 /* The request must fail and its message must contain @needle. */
