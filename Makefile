@@ -35,16 +35,26 @@ endif
 B ?= build/rel
 LIB_SRC := $(sort $(wildcard src/util/*.c src/job/*.c src/core/*.c src/audio/*.c src/fs/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+CTL_SRC := $(sort $(wildcard src/ctl/*.c))
+CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test check unit integration demo bench fuzz fuzz-replay soak valgrind tsan install check-globals \
 	uninstall clean check-layers
 
-all: mixfs
+all: mixfs mixctl
 
 mixfs: $(B)/mixfs
 	cp $< $@
+
+mixctl: $(B)/mixctl
+	cp $< $@
+
+# mixctl reads the tree only; of the library it uses the job record's reader
+$(B)/mixctl: $(CTL_OBJ) $(B)/libmixfs.a
+	@echo "LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/mixfs: $(B)/src/main.o $(B)/libmixfs.a
 	@echo "LD $@"
@@ -85,8 +95,8 @@ fuzz-replay:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-integration: $(B)/mixfs
-	@MIXFS=$(abspath $(B)/mixfs) tests/integration/run.sh
+integration: $(B)/mixfs $(B)/mixctl
+	@MIXFS=$(abspath $(B)/mixfs) MIXCTL=$(abspath $(B)/mixctl) tests/integration/run.sh
 
 check-layers:
 	@tools/check-layers.sh
@@ -135,4 +145,4 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/mixfs-request.5
 
 clean:
-	rm -rf build mixfs
+	rm -rf build mixfs mixctl

@@ -24,6 +24,7 @@ rules() {
 	core) echo "util log hmap job plan request store cleanup core mix | " ;;
 	fs) echo "util log hmap job plan request store cleanup core fs | fuse" ;;
 	main) echo "util log fs mix plan request | " ;;
+	ctl) echo "util log job request plan | " ;;
 	esac
 }
 
