@@ -9,7 +9,7 @@
 #   make valgrind     the mount tests under valgrind (a plain build)
 #   make fuzz         libFuzzer on the parsers, the names and stem loading (clang)
 #   make tsan         the mount tests against a ThreadSanitizer build
-#   make install      PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
+#   make install      PREFIX=/usr/local DESTDIR= BINDIR=$(PREFIX)/bin MANDIR=$(PREFIX)/share/man
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -39,6 +39,8 @@ CTL_SRC := $(sort $(wildcard src/ctl/*.c))
 CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.DELETE_ON_ERROR:
 
 .PHONY: all deps test check unit integration demo bench fuzz fuzz-replay soak valgrind tsan install check-globals \
 	uninstall clean check-layers
@@ -95,8 +97,11 @@ fuzz-replay:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
+# MIXFS_INSTALL: how a case installs this very build into a DESTDIR
 integration: $(B)/mixfs $(B)/mixctl
-	@MIXFS=$(abspath $(B)/mixfs) MIXCTL=$(abspath $(B)/mixctl) tests/integration/run.sh
+	@MIXFS=$(abspath $(B)/mixfs) MIXCTL=$(abspath $(B)/mixctl) \
+		MIXFS_INSTALL='$(MAKE) --no-print-directory -s -C $(abspath .) B=$(B) SANITIZE=$(SANITIZE) CFLAGS="$(CFLAGS)" install' \
+		tests/integration/run.sh
 
 check-layers:
 	@tools/check-layers.sh
@@ -134,14 +139,18 @@ tsan:
 	@TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp)" MIXFS=$(abspath build/tsan/mixfs) \
 		tests/integration/run.sh
 
-install: mixfs
+# the binaries of build $(B) (build/rel unless told)
+install: $(B)/mixfs $(B)/mixctl
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
-	install -m 755 mixfs $(DESTDIR)$(BINDIR)/mixfs
+	install -m 755 $(B)/mixfs $(DESTDIR)$(BINDIR)/mixfs
+	install -m 755 $(B)/mixctl $(DESTDIR)$(BINDIR)/mixctl
 	install -m 644 man/mixfs.1 $(DESTDIR)$(MANDIR)/man1/mixfs.1
+	install -m 644 man/mixctl.1 $(DESTDIR)$(MANDIR)/man1/mixctl.1
 	install -m 644 man/mixfs-request.5 $(DESTDIR)$(MANDIR)/man5/mixfs-request.5
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/mixfs $(DESTDIR)$(MANDIR)/man1/mixfs.1 \
+	rm -f $(DESTDIR)$(BINDIR)/mixfs $(DESTDIR)$(BINDIR)/mixctl \
+		$(DESTDIR)$(MANDIR)/man1/mixfs.1 $(DESTDIR)$(MANDIR)/man1/mixctl.1 \
 		$(DESTDIR)$(MANDIR)/man5/mixfs-request.5
 
 clean:
