@@ -22,7 +22,8 @@ espeak-ng:espeak-ng prove:perl python3:python3"
 /usr/bin/time:time"
 fi
 if [ "$what" = test ]; then
-	cmds="$cmds rsync:rsync vi:vim-tiny setpriv:util-linux"
+	cmds="$cmds rsync:rsync vi:vim-tiny setpriv:util-linux unshare:util-linux script:bsdutils
+mandoc:mandoc systemd-analyze:systemd"
 fi
 
 missing=""

@@ -28,9 +28,13 @@ static int add_row(const struct ctl *c, struct rows *r, const char *sid, const c
 	ctl_job_path(c, sid, jid, "job.json", path, sizeof(path));
 	if (!(row.json = ctl_read(path)))
 		return errno == ENOENT ? 0 : -errno; /* gone meanwhile */
-	if (job_from_json(row.json, &row.rec, err, sizeof(err)) ||
-	    (want_state >= 0 && (int)row.rec.state != want_state) ||
+	if (job_from_json(row.json, &row.rec, err, sizeof(err))) {
+		free(row.json);
+		return 0; /* a record it cannot read: not a job to list */
+	}
+	if ((want_state >= 0 && (int)row.rec.state != want_state) ||
 	    util_grow((void **)&r->v, &r->cap, r->n, sizeof(*r->v))) {
+		job_clear(&row.rec);
 		free(row.json);
 		return 0;
 	}
