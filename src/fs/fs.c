@@ -153,20 +153,21 @@ static void *sig_main(void *arg)
 	return NULL;
 }
 
-static int signals_block(sigset_t *old)
+static int signals_block(void)
 {
 	sigset_t set;
 
 	signals_set(&set);
 	signal(SIGPIPE, SIG_IGN);
-	return -pthread_sigmask(SIG_BLOCK, &set, old);
+	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-static void signals_stop(pthread_t th, const sigset_t *old)
+/* The signals stay blocked: a second SIGTERM during shutdown must not kill
+ * the process before it has put running jobs back in the queue. */
+static void signals_stop(pthread_t th)
 {
 	pthread_kill(th, SIGUSR1);
 	pthread_join(th, NULL);
-	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 /* ---- main ---- */
@@ -191,10 +192,9 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *co)
 static int serve(struct mixfs_fs *fs, const struct fuse_cmdline_opts *co)
 {
 	pthread_t sig_th;
-	sigset_t old;
 	int rc;
 
-	if ((rc = signals_block(&old)) || (rc = events_init(fs))) {
+	if ((rc = signals_block()) || (rc = events_init(fs))) {
 		log_error("cannot start threads: %s", strerror(-rc));
 		return 1;
 	}
@@ -207,7 +207,7 @@ static int serve(struct mixfs_fs *fs, const struct fuse_cmdline_opts *co)
 		return 1;
 	}
 	rc = loop(fs->se, co);
-	signals_stop(sig_th, &old);
+	signals_stop(sig_th);
 	core_stop(fs->core); /* running jobs requeued; their last events queued */
 	events_stop(fs);
 	events_release(fs);
