@@ -17,8 +17,9 @@ MIXFS=$mixfs
 
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 now() { date +%s.%N; }
-# rss_of CMD...: run, print "SECONDS MAX_RSS_KB"
-timed() { /usr/bin/time -f "%e %M" -o "$sc/time.out" "$@" >/dev/null 2>"$sc/cmd.err" || { cat "$sc/cmd.err"; exit 1; }; cat "$sc/time.out"; }
+# timed CMD...: run, print "WALL_S MAX_RSS_KB CPU_S" (user + system)
+timed() { /usr/bin/time -f "%e %M %U %S" -o "$sc/time.out" "$@" >/dev/null 2>"$sc/cmd.err" || { cat "$sc/cmd.err"; exit 1; }; awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$sc/time.out"; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b < a ? b : a) }'; }
 
 echo "## The engine: 8 stems x 180 s, mastered to -14 LUFS / -1 dBTP"
 PER_CHANNEL=1 sh tests/lib/session.sh "$sc/b8" 180
@@ -26,12 +27,16 @@ stems=$(awk '{ print $1 }' "$sc/b8/truth")
 REQUEST_EXTRA=', "master": {"target_lufs": -14, "true_peak_dbtp": -1}' \
 	request_from_truth "$sc/b8" $stems >"$sc/req.json"
 cat "$sc"/b8/stems/*.wav >/dev/null # warm the cache for everyone
-# best of three: the machine is shared, the minimum is the engine's own time
-ours_t=999999
+# the floor: read, sum, write 24-bit, nothing else (bench/floor.c)
+cc -O2 -o "$sc/floor" bench/floor.c $(pkg-config --cflags --libs sndfile)
+# best of three, interleaved: the machine is shared, the minimum is the
+# program's own time
+ours_t=999999 ours_cpu=999999 floor_t=999999 floor_cpu=999999
 for i in 1 2 3; do
 	set -- $(timed "$mixfs" render "$sc/b8" "$sc/req.json" "$sc/ours.wav")
-	ours_t=$(awk -v a="$ours_t" -v b="$1" 'BEGIN { print (b < a ? b : a) }')
-	ours_rss=$2
+	ours_t=$(min "$ours_t" "$1") ours_cpu=$(min "$ours_cpu" "$3") ours_rss=$2
+	set -- $(timed "$sc/floor" "$sc/floor.wav" "$sc"/b8/stems/*.wav)
+	floor_t=$(min "$floor_t" "$1") floor_cpu=$(min "$floor_cpu" "$3")
 done
 
 peers() {
@@ -53,22 +58,41 @@ peers() {
 	ffmpeg -nostats -hide_banner -y -i "$sc/sum.wav" \
 		-af "loudnorm=I=-14:TP=-1:LRA=11:$m:linear=true" -ar 48000 -c:a pcm_s24le "$sc/peer.wav" 2>/dev/null
 }
-peer_t=999999
+# ffmpeg alone, one pass: amix and loudnorm's dynamic mode
+dyn() {
+	set -- $stems
+	inputs= labels=
+	k=0
+	for f in "$@"; do inputs="$inputs -i $sc/b8/stems/$f"; labels="$labels[$k:a]"; k=$((k + 1)); done
+	ffmpeg -nostats -hide_banner -y $inputs -filter_complex \
+		"${labels}amix=inputs=$k:normalize=0,aresample=48000,loudnorm=I=-14:TP=-1:LRA=11" \
+		-ar 48000 -c:a pcm_s24le "$sc/dyn.wav" 2>/dev/null
+}
+peer_t=999999 dyn_t=999999
 for i in 1 2; do
 	t0=$(now)
 	peers
-	peer_t=$(awk -v a="$peer_t" -v b="$(secs "$t0" "$(now)")" 'BEGIN { print (b < a ? b : a) }')
+	peer_t=$(min "$peer_t" "$(secs "$t0" "$(now)")")
+	t0=$(now)
+	dyn
+	dyn_t=$(min "$dyn_t" "$(secs "$t0" "$(now)")")
 done
 set -- $(loudness "$sc/ours.wav")
 ours_i=$1 ours_tp=$2
 set -- $(loudness "$sc/peer.wav")
 peer_i=$1 peer_tp=$2
-echo "| pipeline | time | integrated | true peak |"
-echo "|---|---|---|---|"
-echo "| mixfs render (best of 3) | $ours_t s | $ours_i LUFS | $ours_tp dBTP |"
-echo "| sox -m + ffmpeg loudnorm, 2 passes (best of 2) | $peer_t s | $peer_i LUFS | $peer_tp dBTP |"
-awk -v a="$peer_t" -v b="$ours_t" 'BEGIN { printf "\nmixfs is %.1fx faster than the peers (target: 5x).\n", a / b }'
-rm -f "$sc"/r_*.wav "$sc/sum.wav" "$sc/peer.wav"
+set -- $(loudness "$sc/dyn.wav")
+dyn_i=$1 dyn_tp=$2
+x() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+echo "| pipeline | wall | CPU | x floor (wall / CPU) | integrated | true peak |"
+echo "|---|---|---|---|---|---|"
+echo "| the floor: read, sum, write 24-bit (best of 3) | $floor_t s | $floor_cpu s | 1.0x / 1.0x | - | - |"
+echo "| mixfs render (best of 3) | $ours_t s | $ours_cpu s | $(x "$ours_t" "$floor_t") / $(x "$ours_cpu" "$floor_cpu") | $ours_i LUFS | $ours_tp dBTP |"
+echo "| sox -m + ffmpeg loudnorm, 2 passes (best of 2) | $peer_t s | | $(x "$peer_t" "$floor_t") | $peer_i LUFS | $peer_tp dBTP |"
+echo "| ffmpeg amix + loudnorm, 1 pass, dynamic (best of 2) | $dyn_t s | | $(x "$dyn_t" "$floor_t") | $dyn_i LUFS | $dyn_tp dBTP |"
+awk -v a="$peer_t" -v b="$ours_t" -v c="$dyn_t" 'BEGIN { printf "\nmixfs is %.1fx faster than sox + two-pass loudnorm (target: 15x), %.1fx faster than ffmpeg in one pass.\n", a / b, c / b }'
+awk -v a="$ours_cpu" -v b="$floor_cpu" -v c="$ours_t" -v d="$floor_t" 'BEGIN { printf "Against the floor: %.1fx its CPU time (target: 3x), %.1fx its wall time (target: 2x).\n", a / b, c / d }'
+rm -f "$sc"/r_*.wav "$sc/sum.wav" "$sc/peer.wav" "$sc/dyn.wav" "$sc/floor.wav"
 
 echo
 echo "## Drop to complete through the mount, beside mixfs render"

@@ -269,12 +269,12 @@ static int run_dirs_open(struct core *c, const struct job *j, struct run_dirs *d
 			 ? "a symlink is in the way; refused" : strerror(-rc));
 		return rc == -ELOOP || rc == -EXDEV ? -EINVAL : rc;
 	}
-	if ((rc = store_output_dir(&c->store, j->session)) ||
-	    (rc = d->out_fd = store_output_dirfd(&c->store, j->session, true)) < 0) {
+	rc = store_output_dir(&c->store, j->session);
+	if (!rc && (d->out_fd = store_output_dirfd(&c->store, j->session, true)) < 0)
+		rc = d->out_fd;
+	if (rc)
 		snprintf(err, errlen, "cannot prepare the outputs folder: %s", strerror(-rc));
-		return rc;
-	}
-	return 0;
+	return rc;
 }
 
 static void run_dirs_close(struct run_dirs *d)
