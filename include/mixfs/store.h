@@ -63,6 +63,12 @@ void store_close(struct store *s);
 int store_write_job(const struct store *s, const struct job *j);
 /* (Re)write a job's index file. */
 int store_write_index(const struct store *s, const struct job *j);
+/* Write a missing index file at open, without syncing each: the index is
+ * derived from the records and repaired at every open, so one
+ * store_sync_index() after the lot is enough (thousands of fsyncs are not
+ * what a first mount of an older store should cost). */
+int store_repair_index(const struct store *s, const struct job *j);
+int store_sync_index(const struct store *s);
 /* Call @fn for each index file's job id (names that are not job ids are
  * skipped). Returns 0 or a negative errno when jobs_index/ cannot be read. */
 int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *jid), void *ctx);

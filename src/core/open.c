@@ -185,31 +185,47 @@ static void index_seen(void *ctx, const char *jid)
 		index_orphan(k->c, jid, k->now);
 }
 
+struct rewrite_ctx {
+	struct core *c;
+	size_t written, failed;
+};
+
 static void index_rewrite(void *ctx, void *val)
 {
+	struct rewrite_ctx *k = ctx;
 	struct cjob *cj = val;
 	int rc;
 
-	(void)ctx;
 	if (cj->indexed)
 		return;
-	if ((rc = store_write_index(&((struct core *)ctx)->store, &cj->rec)))
-		log_error("job %s: its index file is missing and cannot be written: %s",
-			  cj->rec.id, strerror(-rc));
-	else
-		log_info("job %s: its index file was missing; written again", cj->rec.id);
+	if ((rc = store_repair_index(&k->c->store, &cj->rec))) {
+		if (!k->failed++)
+			log_error("job %s: its index file is missing and cannot be written: %s",
+				  cj->rec.id, strerror(-rc));
+	} else {
+		k->written++;
+	}
 }
 
 /* The record is the truth: index files follow it, both ways. */
 static void repair_index(struct core *c, util_ms now)
 {
 	struct index_ctx k = { c, now };
+	struct rewrite_ctx w = { c, 0, 0 };
 	int rc = store_each_index(&c->store, index_seen, &k);
 
-	if (rc)
+	if (rc) {
 		log_error("%s/jobs_index: cannot read: %s", c->store.media, strerror(-rc));
-	else
-		hmap_each(&c->jobs, index_rewrite, c);
+		return;
+	}
+	hmap_each(&c->jobs, index_rewrite, &w);
+	if (w.written && (rc = store_sync_index(&c->store)))
+		log_error("%s/jobs_index: cannot sync: %s", c->store.media, strerror(-rc));
+	if (w.written)
+		log_info("%zu missing index file%s written again from the records", w.written,
+			 w.written == 1 ? "" : "s");
+	if (w.failed > 1)
+		log_error("%zu index files could not be written", w.failed);
 }
 
 static int core_load(struct core *c, util_ms now)

@@ -259,6 +259,45 @@ int store_write_index(const struct store *s, const struct job *j)
 	return write_in(s, "jobs_index", name, text);
 }
 
+int store_repair_index(const struct store *s, const struct job *j)
+{
+	char name[JOB_ID_LEN + 8], text[256], tmp[UTIL_TEMP_NAME_MAX];
+	int dfd = store_dir_open(s, STORE_MEDIA, "jobs_index"), fd, rc = 0;
+	size_t len;
+
+	if (dfd < 0)
+		return dfd;
+	snprintf(name, sizeof(name), "%s.json", j->id);
+	len = (size_t)snprintf(text, sizeof(text), "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n",
+			       j->id, j->session);
+	if ((fd = util_temp_open_at(dfd, name, tmp)) < 0) {
+		close(dfd);
+		return fd;
+	}
+	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0644) < 0)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && renameat(dfd, tmp, dfd, name) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return rc;
+}
+
+int store_sync_index(const struct store *s)
+{
+	int dfd = store_dir_open(s, STORE_MEDIA, "jobs_index"), rc = 0;
+
+	if (dfd < 0)
+		return dfd;
+	if (syncfs(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
 /* Remove a job's record and index file, after a failed submit. */
 static void unwrite_job(const struct store *s, const struct job *j, int why)
 {
