@@ -404,7 +404,7 @@ static void *housekeeper_main(void *arg)
 			pthread_mutex_lock(&c->io_lock);
 			core_retry_stranded(c, NULL, util_now_ms(), &ev);
 			core_check(c);
-	pthread_mutex_unlock(&c->io_lock);
+			pthread_mutex_unlock(&c->io_lock);
 			core_events_fire(c, &ev);
 			next_retry = hk_after(&now, RETRY_MS);
 		}
