@@ -120,6 +120,20 @@ static int full_scan_pass(const char *media, util_ms now, const struct cleanup_t
 	return expired;
 }
 
+/* Resident memory of this process, in bytes. */
+static long rss_bytes(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * sysconf(_SC_PAGESIZE);
+}
+
 static void run(const char *base, int n, int reps)
 {
 	char media[4096], outputs[4200], err[256], jid[JOB_ID_LEN + 1];
@@ -127,6 +141,7 @@ static void run(const char *base, int n, int reps)
 	util_ms now = util_now_ms();
 	struct core *c;
 	double t0, load, indexed, scan;
+	long rss0, per_job;
 	struct store st;
 
 	snprintf(media, sizeof(media), "%s/media-%d", base, n);
@@ -135,12 +150,14 @@ static void run(const char *base, int n, int reps)
 	sync(); /* the fixture's own writeback is not what is measured */
 	cfg.media_dir = media;
 	cfg.outputs_dir = outputs;
+	rss0 = rss_bytes();
 	t0 = secs();
 	if (core_open(&c, &cfg, now, err, sizeof(err))) {
 		fprintf(stderr, "bench: %s\n", err);
 		exit(1);
 	}
 	load = secs() - t0;
+	per_job = (rss_bytes() - rss0) / n;
 	core_submit(c, &(struct core_request){ "s0", "warm.json", "{}", 2, 0 },
 				 now, jid, err, sizeof(err));
 	t0 = secs();
@@ -163,8 +180,8 @@ static void run(const char *base, int n, int reps)
 	}
 	scan = (secs() - t0) / reps;
 	store_close(&st);
-	printf("| %7d | %8.3f ms | %10.3f ms | %7.1fx | %6.2f s |\n", n, indexed * 1e3,
-	       scan * 1e3, scan / indexed, load);
+	printf("| %7d | %8.3f ms | %10.3f ms | %7.1fx | %6.2f s | %5ld B |\n", n, indexed * 1e3,
+	       scan * 1e3, scan / indexed, load, per_job);
 	fflush(stdout);
 	nftw(media, rm_one, 64, FTW_DEPTH | FTW_PHYS);
 }
@@ -176,10 +193,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(LOG_LVL_ERROR);
-	printf("| stored  | enqueue (expiry heap) | enqueue (full scan) | scan/heap | load at mount |\n");
-	printf("|---|---|---|---|---|\n");
+	printf("| stored  | enqueue (expiry heap) | enqueue (full scan) | scan/heap | load at mount | memory per job |\n");
+	printf("|---|---|---|---|---|---|\n");
 	run(argv[1], 1000, 50);
 	run(argv[1], 10000, 20);
 	run(argv[1], 100000, 5);
+	/* a million records: 2,000,000 files and a few GB of disk */
+	if (!getenv("BENCH_SMALL"))
+		run(argv[1], 1000000, 2);
 	return 0;
 }
