@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,20 +137,31 @@ static void signals_set(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
+/* The signal thread's state, on serve()'s stack. */
+struct sig_thread {
+	pthread_t th;
+	struct fuse_session *se;
+	atomic_bool stopping;	/* set before our own SIGUSR1 */
+};
+
 static void *sig_main(void *arg)
 {
-	struct fuse_session *se = arg;
+	struct sig_thread *t = arg;
 	sigset_t set;
 	int sig = 0;
 
 	signals_set(&set);
-	while (sigwait(&set, &sig) != 0)
-		;
-	if (sig != SIGUSR1) {
-		log_info("signal %d: unmounting", sig);
-		fuse_session_exit(se);
-		fuse_session_unmount(se);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGUSR1)
+			break;
+		if (atomic_load(&t->stopping))
+			return NULL; /* our own wake-up at exit; anyone else's is ignored */
 	}
+	log_info("signal %d: unmounting", sig);
+	fuse_session_exit(t->se);
+	fuse_session_unmount(t->se);
 	return NULL;
 }
 
@@ -164,10 +176,11 @@ static int signals_block(void)
 
 /* The signals stay blocked: a second SIGTERM during shutdown must not kill
  * the process before it has put running jobs back in the queue. */
-static void signals_stop(pthread_t th)
+static void signals_stop(struct sig_thread *t)
 {
-	pthread_kill(th, SIGUSR1);
-	pthread_join(th, NULL);
+	atomic_store(&t->stopping, true);
+	pthread_kill(t->th, SIGUSR1);
+	pthread_join(t->th, NULL);
 }
 
 /* ---- main ---- */
@@ -191,15 +204,16 @@ static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *co)
 /* Run the mounted tree until it is unmounted or signalled. */
 static int serve(struct mixfs_fs *fs, const struct fuse_cmdline_opts *co)
 {
-	pthread_t sig_th;
+	struct sig_thread sig = { .se = fs->se };
 	int rc;
 
+	atomic_init(&sig.stopping, false);
 	if ((rc = signals_block()) || (rc = events_init(fs))) {
 		log_error("cannot start threads: %s", strerror(-rc));
 		return 1;
 	}
 	core_set_listener(fs->core, events_listener, fs);
-	if ((rc = core_start(fs->core)) || (rc = -pthread_create(&sig_th, NULL, sig_main, fs->se))) {
+	if ((rc = core_start(fs->core)) || (rc = -pthread_create(&sig.th, NULL, sig_main, &sig))) {
 		log_error("cannot start threads: %s", strerror(-rc));
 		core_stop(fs->core);
 		events_stop(fs);
@@ -207,7 +221,7 @@ static int serve(struct mixfs_fs *fs, const struct fuse_cmdline_opts *co)
 		return 1;
 	}
 	rc = loop(fs->se, co);
-	signals_stop(sig_th);
+	signals_stop(&sig);
 	core_stop(fs->core); /* running jobs requeued; their last events queued */
 	events_stop(fs);
 	events_release(fs);

@@ -250,9 +250,12 @@ check "a second daemon on the same MEDIA_DIR refuses, naming the holder: $(cat "
 mkdir -p "$T/media2"
 timeout -k 1 10 "$MIXFS" -f "$T/media2" "$M" 2>"$T/e5"; rc=$?
 check "a busy mountpoint fails ($rc): $(cat "$T/e5")" test "$rc" != 0
+kill -USR1 "$MIXFS_PID"
+sleep 0.2
+check "a stray SIGUSR1 changes nothing: still serving" test -e "$M/README"
 kill -TERM "$MIXFS_PID"
 mixfs_reap
-check "SIGTERM: the daemon exits 0 and unmounts" sh -c "[ $MIXFS_STATUS = 0 ] && ! mountpoint -q '$M'"
+check "SIGTERM (after it): the daemon exits 0 and unmounts" sh -c "[ $MIXFS_STATUS = 0 ] && ! mountpoint -q '$M'"
 
 # records written before the mount, as the older manager left them
 mkdir -p "$T/media/old/jobs" "$T/media/old/stems"
