@@ -22,22 +22,32 @@ cleanup_fs() {
 T=
 trap cleanup_fs EXIT
 
-# 10,000 jobs in one session, and a complete one with a 512 MiB mix
-mkdir -p "$sc/fsm/big/jobs" "$sc/fsm/big/stems" "$sc/fsm/jobs_index" "$sc/fsm/.mix_outputs/big/jobs"
+# 10,000 jobs in one session, and a complete one with a 512 MiB mix; and
+# 100,000 in another
+make_jobs() { # SESSION COUNT SEED
+	mkdir -p "$sc/fsm/$1/jobs" "$sc/fsm/$1/stems"
+	awk -v dir="$sc/fsm/$1/jobs" -v sid="$1" -v count="$2" -v seed="$3" -v now="$now" 'BEGIN {
+		srand(seed)
+		for (i = 0; i < count; i++) {
+			id = ""
+			for (k = 0; k < 32; k++) id = id sprintf("%x", int(rand() * 16))
+			id = substr(id, 1, 8) "-" substr(id, 9, 4) "-4" substr(id, 14, 3) "-8" substr(id, 18, 3) "-" substr(id, 21, 12)
+			f = dir "/" id ".json"
+			printf "{\"job_id\": \"%s\", \"session_id\": \"%s\", \"state\": \"%s\", \"updated_at\": \"%s\", \"request_name\": \"r%d.json\"}\n",
+				id, sid, (i == 0 ? "complete" : "queued"), now, i > f
+			close(f)
+			x = dir "/../../jobs_index/" id ".json"
+			printf "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n", id, sid > x
+			close(x)
+			if (i == 0) print id > (dir "/../first")
+		}
+	}'
+}
+mkdir -p "$sc/fsm/jobs_index" "$sc/fsm/.mix_outputs/big/jobs"
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-awk -v dir="$sc/fsm/big/jobs" -v now="$now" 'BEGIN {
-	srand(7)
-	for (i = 0; i < 10000; i++) {
-		id = ""
-		for (k = 0; k < 32; k++) id = id sprintf("%x", int(rand() * 16))
-		id = substr(id, 1, 8) "-" substr(id, 9, 4) "-4" substr(id, 14, 3) "-8" substr(id, 18, 3) "-" substr(id, 21, 12)
-		f = dir "/" id ".json"
-		printf "{\"job_id\": \"%s\", \"session_id\": \"big\", \"state\": \"%s\", \"updated_at\": \"%s\", \"request_name\": \"r%d.json\"}\n",
-			id, (i == 0 ? "complete" : "queued"), now, i > f
-		close(f)
-		if (i == 0) print id > (dir "/../first")
-	}
-}'
+make_jobs big 10000 7
+make_jobs huge 100000 8
+rm -f "$sc/fsm/huge/first"
 first=$(cat "$sc/fsm/big/first")
 rm "$sc/fsm/big/first"
 head -c 536870912 /dev/urandom >"$sc/fsm/.mix_outputs/big/jobs/$first.wav"
@@ -69,7 +79,7 @@ fusermount3 -u "$sc/mini"
 fusermount3 -u "$sc/minic"
 
 echo
-echo "## ls -l of a session holding 10,000 jobs"
+echo "## ls -l of sessions holding 10,000 and 100,000 jobs"
 t0=$(date +%s.%N)
 n=$(ls -l "$sc/mnt/sessions/big/jobs" | tail -n +2 | wc -l)
 t1=$(date +%s.%N)
@@ -81,6 +91,13 @@ t0=$(date +%s.%N)
 n=$(ls -l "$sc/mnt/sessions/big/requests" | tail -n +2 | wc -l)
 t1=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "requests/ with %d receipts: %.3f s\n", n, b - a }'
+t0=$(date +%s.%N)
+n=$(ls -l "$sc/mnt/sessions/huge/jobs" | tail -n +2 | wc -l)
+t1=$(date +%s.%N)
+ls -l "$sc/mnt/sessions/huge/jobs" >/dev/null
+t2=$(date +%s.%N)
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$n" \
+	'BEGIN { printf "a session of %d jobs: ls -l %.3f s the first time, %.3f s again\n", n, b - a, c - b }'
 
 echo
 echo "## Reading a 512 MiB final_mix.wav (warm page cache)"
