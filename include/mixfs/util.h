@@ -31,14 +31,6 @@ void util_iso_format(util_ms t, char out[UTIL_ISO_MAX]);
  * 'Z' or a +hh:mm / -hh:mm offset. Returns 0 and sets *out, or -EINVAL. */
 int util_iso_parse(const char *s, util_ms *out);
 
-/*
- * Replace @path with @len bytes of @data atomically: write a temp file in
- * the same folder (named ".<base>.tmp.XXXXXX", never "*.json"), fsync it,
- * rename it over @path, fsync the folder. A reader sees the old file or the
- * new one, never a mix. Returns 0 or a negative errno; on failure the temp
- * file is gone and @path is unchanged.
- */
-int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
 /*
  * Open @rel, a relative path, beneath the folder @dirfd following no
@@ -56,16 +48,22 @@ int util_open_beneath(int dirfd, const char *rel, int flags, unsigned mode);
 #define UTIL_TEMP_NAME_MAX 300
 int util_temp_open_at(int dirfd, const char *name, char tmp[UTIL_TEMP_NAME_MAX]);
 
-/* util_write_atomic() of the plain name @name in the folder @dirfd. */
+/*
+ * Replace @name in the folder @dirfd with @len bytes of @data atomically:
+ * a temp file beside it (util_temp_open_at), fsync, rename over @name,
+ * fsync of the folder. A reader sees the old file or the new one, never a
+ * mix. Returns 0 or a negative errno; on failure the temp file is gone and
+ * @name is unchanged.
+ */
 int util_write_atomic_at(int dirfd, const char *name, const void *data, size_t len,
 			 unsigned mode);
+
+/* write(2) all of @len bytes, through EINTR and short writes. 0 or -errno. */
+int util_write_all(int fd, const void *data, size_t len);
 
 /* util_read_file_alloc() of the plain name @name in the folder @dirfd; a
  * symlink there is refused (-ELOOP). */
 int util_read_file_at(int dirfd, const char *name, size_t cap, char **out, size_t *out_len);
-
-/* fsync the folder holding @path (after a rename or unlink in it). */
-int util_fsync_parent(const char *path);
 
 /* Read a whole file, at most @cap bytes, into a NUL-terminated buffer the
  * caller frees. Returns 0, -EFBIG when larger than @cap, or a negative errno. */

@@ -250,8 +250,10 @@ int core_commit(struct core *c, struct cjob *cj, struct job *next)
 	pthread_mutex_lock(&c->lock);
 	old = cj->rec;
 	cj->rec = *next;
-	if (job_state_is_final(next->state))
+	if (job_state_is_final(next->state)) {
+		cj->running = false; /* a final job is no worker's: the pass may take it */
 		core_track_final(c, cj, next->updated_at);
+	}
 	pthread_mutex_unlock(&c->lock);
 	job_clear(&old);
 	memset(next, 0, sizeof(*next));

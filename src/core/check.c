@@ -43,6 +43,10 @@ static void check_job(void *ctx, void *val)
 		if (cj->rec.state != JOB_QUEUED || cj->running)
 			broken("a queued job is not queued, or is running", cj->rec.id);
 	}
+	if (final && cj->running)
+		broken("a final job is still held by a worker", cj->rec.id);
+	if (cj->pending && cj->running)
+		broken("a job whose run is over is still held by a worker", cj->rec.id);
 	if (!final && cj->heap_pos != CLEANUP_NOT_QUEUED)
 		broken("an active job is in the expiry heap", cj->rec.id);
 	if (final && cj->heap_pos != CLEANUP_NOT_QUEUED &&

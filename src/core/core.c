@@ -60,12 +60,6 @@ static size_t take_expired(struct core *c, util_ms now, struct cjob ***out)
 		if (util_grow((void **)&v, &cap, n, sizeof(*v)))
 			break; /* the rest wait for the next pass */
 		cleanup_heap_remove(&c->expiry, cj->heap_pos);
-		if (cj->running) {
-			/* its worker has yet to let go of it: a moment later */
-			if (cleanup_heap_push(&c->expiry, now + 1000, cj, &cj->heap_pos))
-				log_error("cleanup: job %s: out of memory", cj->rec.id);
-			continue;
-		}
 		v[n++] = cj;
 	}
 	*out = v;

@@ -26,7 +26,10 @@ struct cjob {
 	struct cjob *qnext;	/* protected by lock: the run queue */
 	bool in_queue;		/* protected by lock */
 	bool cancel;		/* protected by lock: asked to stop */
-	bool running;		/* protected by lock: a worker has it */
+	bool running;		/* protected by lock: a worker has it; cleared in
+				 * the same critical section that makes the job
+				 * final (core_commit, core_strand), after which
+				 * the worker never touches it again */
 	bool indexed;		/* at open only: its index file was found */
 	/* protected by lock: the final record a worker could not write (full
 	 * disk, folder moved away). Until it is written the job shows what the

@@ -31,18 +31,14 @@ static int has_suffix(const char *name, const char *suffix)
 /* Remove temp files a crash left in the folder @rel beneath @root. */
 static void sweep_temps(const struct store *s, enum store_root root, const char *rel)
 {
-	int fd = store_dir_open(s, root, rel);
 	struct dirent *e;
-	DIR *d;
+	int rc;
+	DIR *d = store_dir_stream(s, root, rel, &rc);
 
-	if (fd < 0)
+	if (!d)
 		return;
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return;
-	}
 	while ((e = readdir(d)))
-		if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
+		if (is_temp_name(e->d_name) && unlinkat(dirfd(d), e->d_name, 0) == 0)
 			log_info("removed %s/%s, left by an interrupted write", rel, e->d_name);
 	closedir(d);
 }
@@ -120,20 +116,19 @@ static void load_session(const struct store *s, const struct store_visitor *v, c
 {
 	char rel[STORE_PATH_MAX];
 	struct dirent *e;
-	int fd;
-	DIR *d;
+	int fd, rc = 0;
+	DIR *d = NULL;
 
-	if ((fd = store_dir_openf(s, STORE_MEDIA, "%s/%s", sid, "jobs")) < 0) {
-		if (fd != -ENOENT)
+	if (!util_fmt(rel, sizeof(rel), "%s/jobs", sid))
+		d = store_dir_stream(s, STORE_MEDIA, rel, &rc);
+	if (!d) {
+		if (rc && rc != -ENOENT)
 			log_error("%s/%s/jobs: not loaded: %s", s->media, sid,
-				  fd == -ELOOP || fd == -EXDEV ? "a symlink is in the way"
-							       : strerror(-fd));
+				  rc == -ELOOP || rc == -EXDEV ? "a symlink is in the way"
+							       : strerror(-rc));
 		return;
 	}
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return;
-	}
+	fd = dirfd(d);
 	while ((e = readdir(d))) {
 		if (is_temp_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
 			log_info("removed %s/jobs/%s, left by an interrupted write", sid, e->d_name);
@@ -143,23 +138,18 @@ static void load_session(const struct store *s, const struct store_visitor *v, c
 			corrupt_found(v, fd, sid, e->d_name, "found at start");
 	}
 	closedir(d);
-	if (!util_fmt(rel, sizeof(rel), "%s/jobs", sid))
-		sweep_temps(s, STORE_OUTPUTS, rel);
+	sweep_temps(s, STORE_OUTPUTS, rel); /* the same SID/jobs, in the outputs */
 	sweep_temps(s, STORE_OUTPUTS, sid);
 }
 
 int store_load(const struct store *s, const struct store_visitor *v)
 {
-	int fd = store_dir_open(s, STORE_MEDIA, "");
 	struct dirent *e;
-	DIR *d;
+	int rc = 0;
+	DIR *d = store_dir_stream(s, STORE_MEDIA, "", &rc);
 
-	if (fd < 0)
-		return fd;
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return -errno;
-	}
+	if (!d)
+		return rc;
 	while ((e = readdir(d)))
 		if (util_valid_session_id(e->d_name))
 			load_session(s, v, e->d_name);

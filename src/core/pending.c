@@ -47,6 +47,7 @@ void core_strand(struct core *c, struct cjob *cj, struct job *next)
 		c->stranded[c->n_stranded++] = cj;
 	}
 	cj->pending = p;
+	cj->running = false; /* its run is over; only the record is left */
 	pthread_cond_broadcast(&c->hk_cond);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -69,16 +70,6 @@ static bool session_gone(struct core *c, const char *sid)
 	return store_session_stat(&c->store, sid, &st) == -ENOENT;
 }
 
-static bool job_running(struct core *c, struct cjob *cj)
-{
-	bool running;
-
-	pthread_mutex_lock(&c->lock);
-	running = cj->running; /* its worker still holds it: not yet to free */
-	pthread_mutex_unlock(&c->lock);
-	return running;
-}
-
 /* Write @cj's pending record. Caller holds io_lock. */
 static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev)
 {
@@ -90,8 +81,7 @@ static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_e
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return rc;
-	if ((rc = store_write_record(&c->store, &next)) && session_gone(c, next.session) &&
-	    !job_running(c, cj)) {
+	if ((rc = store_write_record(&c->store, &next)) && session_gone(c, next.session)) {
 		/* the disk holds no such job any more: neither does the tree */
 		log_warn("job %s: its session %s was removed; the job goes with it", next.id,
 			 next.session);

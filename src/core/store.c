@@ -76,7 +76,7 @@ int store_dir_open(const struct store *s, enum store_root root, const char *rel)
 	return util_open_beneath(root_fd(s, root), rel, O_RDONLY | O_DIRECTORY, 0);
 }
 
-int store_dir_openf(const struct store *s, enum store_root root, const char *fmt,
+static int store_dir_openf(const struct store *s, enum store_root root, const char *fmt,
 		     const char *a, const char *b)
 {
 	char rel[STORE_PATH_MAX];
@@ -99,6 +99,22 @@ int store_output_dirfd(const struct store *s, const char *sid, bool jobs)
 		return -ENOENT;
 	return jobs ? store_dir_openf(s, STORE_OUTPUTS, "%s/%s", sid, "jobs")
 		    : store_dir_openf(s, STORE_OUTPUTS, "%s%s", sid, "");
+}
+
+DIR *store_dir_stream(const struct store *s, enum store_root root, const char *rel, int *rc)
+{
+	int fd = store_dir_open(s, root, rel);
+	DIR *d;
+
+	if (fd < 0) {
+		*rc = fd;
+		return NULL;
+	}
+	if (!(d = fdopendir(fd))) {
+		*rc = -errno;
+		close(fd);
+	}
+	return d;
 }
 
 /* mkdir @name in @dirfd; an existing folder is fine, anything else there
@@ -249,13 +265,18 @@ int store_write_record(const struct store *s, const struct job *j)
 	return rc;
 }
 
+/* A job's index file: its name and its text. */
+static void index_file(const struct job *j, char name[JOB_ID_LEN + 8], char text[256])
+{
+	snprintf(name, JOB_ID_LEN + 8, "%s.json", j->id);
+	snprintf(text, 256, "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n", j->id, j->session);
+}
+
 int store_write_index(const struct store *s, const struct job *j)
 {
 	char name[JOB_ID_LEN + 8], text[256];
 
-	snprintf(name, sizeof(name), "%s.json", j->id);
-	snprintf(text, sizeof(text), "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n",
-		 j->id, j->session);
+	index_file(j, name, text);
 	return write_in(s, "jobs_index", name, text);
 }
 
@@ -267,15 +288,14 @@ int store_repair_index(const struct store *s, const struct job *j)
 
 	if (dfd < 0)
 		return dfd;
-	snprintf(name, sizeof(name), "%s.json", j->id);
-	len = (size_t)snprintf(text, sizeof(text), "{\"job_id\": \"%s\", \"session_id\": \"%s\"}\n",
-			       j->id, j->session);
+	index_file(j, name, text);
+	len = strlen(text);
 	if ((fd = util_temp_open_at(dfd, name, tmp)) < 0) {
 		close(dfd);
 		return fd;
 	}
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0644) < 0)
-		rc = errno ? -errno : -EIO;
+	if ((rc = util_write_all(fd, text, len)) == 0 && fchmod(fd, 0644) < 0)
+		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
 	if (!rc && renameat(dfd, tmp, dfd, name) < 0)
@@ -342,15 +362,11 @@ int store_each_index(const struct store *s, void (*fn)(void *ctx, const char *ji
 {
 	char jid[JOB_ID_LEN + 1];
 	struct dirent *e;
-	int fd = store_dir_open(s, STORE_MEDIA, "jobs_index");
-	DIR *d;
+	int rc = 0;
+	DIR *d = store_dir_stream(s, STORE_MEDIA, "jobs_index", &rc);
 
-	if (fd < 0)
-		return fd;
-	if (!(d = fdopendir(fd))) {
-		close(fd);
-		return -errno;
-	}
+	if (!d)
+		return rc;
 	while ((e = readdir(d))) {
 		if (strlen(e->d_name) != JOB_ID_LEN + 5 || strcmp(e->d_name + JOB_ID_LEN, ".json"))
 			continue;

@@ -31,6 +31,8 @@ struct run {
 	util_ms last_write;
 	util_ms started;
 	int write_rc;	/* a stage's record could not be written: stop */
+	bool released;	/* a final record (written or pending) let go of the job:
+			 * after run_change() returns, the job is no longer ours */
 };
 
 /* Append "TIME LINE" to a job's log (a record being prepared). */
@@ -64,17 +66,23 @@ static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 	enum job_state from;
 	struct job next;
 	util_ms now = util_now_ms();
+	bool final;
 	int rc;
 
 	pthread_mutex_lock(&c->io_lock);
 	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
 		from = next.state;
-		if ((rc = edit(&next, now, arg)) == 0 && (rc = core_commit(c, r->cj, &next)) == 0)
+		rc = edit(&next, now, arg);
+		final = job_state_is_final(next.state); /* before commit takes @next */
+		if (!rc && (rc = core_commit(c, r->cj, &next)) == 0)
 			r->last_write = now;
-		else if (rc != -ENOMEM && job_state_is_final(next.state))
+		else if (rc != -ENOMEM && final)
 			core_strand(c, r->cj, &next);
 		else if (next.state != from && !r->write_rc)
 			r->write_rc = rc;
+		/* written or pending, a final record lets go of the job; io_lock
+		 * keeps it here until this function returns */
+		r->released |= final && rc != -ENOMEM;
 		job_clear(&next);
 	}
 	if (rc)
@@ -319,6 +327,11 @@ static void run_job(struct core *c, struct cjob *cj)
 		run_failed(&r, rc, err[0] ? err : strerror(-rc));
 	else
 		run_complete(&r, dirs.out_path, &res);
+	if (!r.released) { /* requeued by a shutdown, or a write that failed */
+		pthread_mutex_lock(&c->lock);
+		cj->running = false;
+		pthread_mutex_unlock(&c->lock);
+	}
 }
 
 static void *worker_main(void *arg)
@@ -340,9 +353,8 @@ static void *worker_main(void *arg)
 		cj->cancel = false;
 		c->busy++;
 		pthread_mutex_unlock(&c->lock);
-		run_job(c, cj);
+		run_job(c, cj); /* the job may be gone once it returns */
 		pthread_mutex_lock(&c->lock);
-		cj->running = false;
 		c->busy--;
 		pthread_mutex_unlock(&c->lock);
 	}

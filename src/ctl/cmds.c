@@ -67,19 +67,18 @@ static void drop_name(const char *from, char *out, size_t len)
 	snprintf(out, len, "mixctl-%ld-%ld.json", (long)time(NULL), (long)getpid());
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* Print a small file of the tree as it is. */
+static int print_file(const char *path, const char *what)
 {
-	while (len) {
-		ssize_t n = write(fd, p, len);
+	char *text = ctl_read(path);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
+	if (!text) {
+		ctl_error("%s: %s%s", path, what, strerror(errno));
+		return CTL_FAILED;
 	}
-	return 0;
+	fputs(text, stdout);
+	free(text);
+	return CTL_OK;
 }
 
 /* A rejected request: its job holds the error; print it. */
@@ -101,7 +100,7 @@ static int rejected(const struct ctl *c, const char *sid, const char *receipt)
 
 int ctl_submit(const struct ctl *c, int argc, char **argv)
 {
-	char name[256], path[4600], *text, *receipt;
+	char name[256], path[4600], *text;
 	size_t len;
 	int fd, rc;
 
@@ -121,7 +120,7 @@ int ctl_submit(const struct ctl *c, int argc, char **argv)
 	drop_name(argc == 2 ? argv[1] : NULL, name, sizeof(name));
 	snprintf(path, sizeof(path), "%s/sessions/%s/requests/%s", c->mount, argv[0], name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	rc = fd < 0 ? -errno : write_all(fd, text, len);
+	rc = fd < 0 ? -errno : util_write_all(fd, text, len);
 	if (fd >= 0 && close(fd) < 0 && !rc)
 		rc = -errno;
 	free(text);
@@ -132,13 +131,7 @@ int ctl_submit(const struct ctl *c, int argc, char **argv)
 						     : strerror(-rc));
 		return CTL_FAILED;
 	}
-	if (!(receipt = ctl_read(path))) {
-		ctl_error("%s: no receipt: %s", path, strerror(errno));
-		return CTL_FAILED;
-	}
-	fputs(receipt, stdout);
-	free(receipt);
-	return CTL_OK;
+	return print_file(path, "no receipt: ");
 }
 
 /* Run @fn on each job named in @argv; CTL_FAILED if any failed. */
@@ -165,16 +158,10 @@ static int each_job(const struct ctl *c, int argc, char **argv, const char *usag
 
 static int cat_file(const struct ctl *c, const char *sid, const char *jid, const char *name)
 {
-	char path[4400], *text;
+	char path[4400];
 
 	ctl_job_path(c, sid, jid, name, path, sizeof(path));
-	if (!(text = ctl_read(path))) {
-		ctl_error("%s: %s", path, strerror(errno));
-		return CTL_FAILED;
-	}
-	fputs(text, stdout);
-	free(text);
-	return CTL_OK;
+	return print_file(path, "");
 }
 
 static int one_log(const struct ctl *c, const char *sid, const char *jid)
@@ -242,7 +229,7 @@ static int one_cancel(const struct ctl *c, const char *sid, const char *jid)
 
 	ctl_job_path(c, sid, jid, "ctl", path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	rc = fd < 0 ? -errno : write_all(fd, "cancel\n", 7);
+	rc = fd < 0 ? -errno : util_write_all(fd, "cancel\n", 7);
 	if (fd >= 0 && close(fd) < 0 && !rc)
 		rc = -errno;
 	if (rc) {
@@ -276,7 +263,7 @@ int ctl_rm(const struct ctl *c, int argc, char **argv)
 
 int ctl_stats(const struct ctl *c, int argc, char **argv)
 {
-	char path[4200], *text;
+	char path[4200];
 
 	(void)argv;
 	if (argc) {
@@ -284,11 +271,5 @@ int ctl_stats(const struct ctl *c, int argc, char **argv)
 		return CTL_USAGE;
 	}
 	snprintf(path, sizeof(path), "%s/stats", c->mount);
-	if (!(text = ctl_read(path))) {
-		ctl_error("%s: %s", path, strerror(errno));
-		return CTL_FAILED;
-	}
-	fputs(text, stdout);
-	free(text);
-	return CTL_OK;
+	return print_file(path, "");
 }

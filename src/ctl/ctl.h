@@ -41,7 +41,8 @@ int ctl_resolve(const struct ctl *c, const char *prefix, char jid[JOB_ID_LEN + 1
 		char sid[JOB_SESSION_MAX + 1]);
 
 /* A small file of the tree, whole, NUL-terminated, malloc'd; NULL with
- * errno set. Trailing newlines are kept. */
+ * errno set. Trailing newlines are kept. Read to end of file rather than
+ * to st_size (util_read_file_alloc): `wait` reports no size. */
 char *ctl_read(const char *path);
 /* The path of a job's file @name ("state", ...) into @out (4096+). */
 void ctl_job_path(const struct ctl *c, const char *sid, const char *jid, const char *name,

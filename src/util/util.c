@@ -142,24 +142,10 @@ int util_fmt(char *out, size_t cap, const char *fmt, ...)
 	return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
 }
 
-int util_fsync_parent(const char *path)
+int util_write_all(int fd, const void *buf, size_t len)
 {
-	char dir[4096];
-	int fd, rc = 0;
+	const char *data = buf;
 
-	if (util_fmt(dir, sizeof(dir), "%s", path))
-		return -ENAMETOOLONG;
-	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
 	while (len) {
 		ssize_t n = write(fd, data, len);
 
@@ -254,7 +240,7 @@ int util_write_atomic_at(int dirfd, const char *name, const void *data, size_t l
 
 	if (fd < 0)
 		return fd;
-	rc = write_all(fd, data, len);
+	rc = util_write_all(fd, data, len);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = -errno;
 	if (!rc && fsync(fd) < 0)
@@ -268,22 +254,6 @@ int util_write_atomic_at(int dirfd, const char *name, const void *data, size_t l
 		return rc;
 	}
 	return fsync(dirfd) < 0 ? -errno : 0;
-}
-
-int util_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	int dfd, rc;
-
-	if (util_fmt(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1,
-		     slash ? path : "."))
-		return -ENAMETOOLONG;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	rc = util_write_atomic_at(dfd, slash ? slash + 1 : path, data, len, mode);
-	close(dfd);
-	return rc;
 }
 
 static int read_fd_alloc(int fd, size_t cap, char **out, size_t *out_len)

@@ -22,6 +22,22 @@ static void put_index(struct fx *f, const char *jid, const char *sid)
 	tu_write(path, text);
 }
 
+/* Entries of @dir under @media, dot files aside. */
+static int entries(struct fx *f, const char *dir)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", f->media, dir);
+	assert_non_null(d = opendir(path));
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void age(const char *path, util_ms when)
 {
 	struct timeval tv[2] = { { when / 1000, 0 }, { when / 1000, 0 } };
@@ -58,9 +74,6 @@ static void test_failed_submit_leaves_no_index(void **state)
 {
 	struct fx *f = *state;
 	char path[4096], jid[JOB_ID_LEN + 1], err[256];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
 
 	assert_int_equal(store_session_create(&f->st, "s2", (uid_t)-1, (gid_t)-1), 0);
 	snprintf(path, sizeof(path), "%s/s2/jobs", f->media);
@@ -69,12 +82,7 @@ static void test_failed_submit_leaves_no_index(void **state)
 	open_core(f, T0);
 	assert_int_not_equal(core_submit(f->core, &(struct core_request){ "s2", "r.json", "{}", 2, 0 },
 				 T0, jid, err, sizeof(err)), 0);
-	snprintf(path, sizeof(path), "%s/jobs_index", f->media);
-	assert_non_null(d = opendir(path));
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	assert_int_equal(n, 0);
+	assert_int_equal(entries(f, "jobs_index"), 0);
 }
 
 /* The index cannot be written: submit fails and leaves no record either. */
@@ -82,9 +90,6 @@ static void test_failed_index_write_leaves_no_record(void **state)
 {
 	struct fx *f = *state;
 	char path[4096], jid[JOB_ID_LEN + 1], err[256];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
 
 	open_core(f, T0);
 	snprintf(path, sizeof(path), "%s/jobs_index", f->media);
@@ -92,12 +97,7 @@ static void test_failed_index_write_leaves_no_record(void **state)
 	tu_write(path, "not a folder");
 	assert_int_not_equal(core_submit(f->core, &(struct core_request){ "s1", "r.json", "{}", 2, 0 },
 				 T0, jid, err, sizeof(err)), 0);
-	snprintf(path, sizeof(path), "%s/s1/jobs", f->media);
-	assert_non_null(d = opendir(path));
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	assert_int_equal(n, 0);
+	assert_int_equal(entries(f, "s1/jobs"), 0);
 }
 
 /* A corrupt record's own output and index file go with it. */
