@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 
-PKGS := fuse3 libcjson uuid sndfile libebur128 soxr fftw3f
+PKGS := fuse3 libcjson uuid sndfile libebur128 soxr fftw3f libpq
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wwrite-strings -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla \
 	-Wundef -Wcast-qual
@@ -33,7 +33,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 B ?= build/rel
-LIB_SRC := $(sort $(wildcard src/util/*.c src/job/*.c src/core/*.c src/audio/*.c src/fs/*.c))
+LIB_SRC := $(sort $(wildcard src/util/*.c src/job/*.c src/pg/*.c src/core/*.c src/audio/*.c src/fs/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CTL_SRC := $(sort $(wildcard src/ctl/*.c))
 CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)

@@ -30,6 +30,11 @@ struct core_config {
 	unsigned max_jobs_per_session;	/* 0 = no limit */
 	unsigned workers;		/* 0 = jobs stay queued (tests) */
 	double cleanup_interval_s;	/* 0 = only on enqueue and at open */
+	/* SPEC 9: with @database (a libpq conninfo) records are rows shared
+	 * by several hosts; NULL = the file store */
+	const char *database;
+	const char *host;		/* this host's name in the cluster */
+	double lease_s;			/* a silent host loses its jobs after this */
 };
 
 enum core_event {

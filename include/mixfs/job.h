@@ -30,6 +30,7 @@ enum job_state {
 #define JOB_ID_LEN 36 /* lowercase RFC 4122 UUID text, without the NUL */
 #define JOB_SESSION_MAX 128
 #define JOB_MAX_OFFSETS 64
+#define JOB_HOST_MAX 63 /* a host name (SPEC 9): [A-Za-z0-9._-], not starting with "." */
 /* The largest record job_to_json() writes and job readers take back. A
  * request of at most 1 MiB is in it twice (as text and as the object), each
  * byte escaped to at most 6 ("\u0001"): 12 MiB, and the rest is small. */
@@ -60,6 +61,7 @@ struct job {
 	util_ms expires_at;	/* 0 = not final */
 	int attempts;
 	long owner_uid;		/* -1 = unknown (older records) */
+	char host[JOB_HOST_MAX + 1];	/* the host of the latest attempt; "" on one host */
 	char *request_name;	/* owned; may be NULL */
 	char *request_text;	/* owned; the bytes as submitted; may be NULL */
 	char *error;		/* owned; NULL unless state is error */
@@ -115,5 +117,7 @@ int job_from_json(const char *text, struct job *out, char *err, size_t errlen);
 
 /* Whether @s looks like a job id (lowercase UUID). */
 bool job_id_valid(const char *s);
+/* A cluster host name: 1-63 of [A-Za-z0-9._-], not starting with ".". */
+bool job_host_valid(const char *s);
 
 #endif

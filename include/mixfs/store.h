@@ -50,6 +50,11 @@ enum store_root { STORE_MEDIA, STORE_OUTPUTS };
  */
 int store_open(struct store *s, const char *media, const char *outputs,
 	       char *err, size_t errlen);
+/* The same for a host of a cluster (SPEC 9): the records live in the
+ * database, so MEDIA_DIR's lock is shared with the other hosts, and only
+ * a single-host daemon is refused (-EBUSY). */
+int store_open_shared(struct store *s, const char *media, const char *outputs,
+		      char *err, size_t errlen);
 /* Release the lock and the folders. */
 void store_close(struct store *s);
 

@@ -21,6 +21,9 @@ typedef int64_t util_ms;
 /* The current wall-clock time. Only the daemon's edges read the clock; the
  * job core takes `now` as an argument so tests need no clock. */
 util_ms util_now_ms(void);
+/* Milliseconds on the monotonic clock: for intervals and deadlines, which
+ * setting the wall clock must neither shorten nor stretch. */
+util_ms util_mono_ms(void);
 
 /* Format @t as "2026-11-30T03:00:00Z" (or "...:00.250Z" when it has a
  * fraction). @out must hold UTIL_ISO_MAX bytes. */

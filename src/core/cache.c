@@ -198,6 +198,7 @@ void core_queue_push(struct core *c, struct cjob *cj)
 	else
 		c->q_head = cj;
 	c->q_tail = cj;
+	c->queue_gen++;
 	pthread_cond_signal(&c->work_cond);
 }
 
@@ -241,8 +242,13 @@ int core_snapshot(struct core *c, struct cjob *cj, struct job *out)
 int core_commit(struct core *c, struct cjob *cj, struct job *next)
 {
 	struct job old;
-	int rc = store_write_record(&c->store, next);
+	int64_t rev;
+	int rc = c->records->update(c, cj, next, &rev);
 
+	if (rc == -ESTALE) {
+		log_warn("job %s: changed by another host; this host's write is dropped", next->id);
+		return rc;
+	}
 	if (rc) {
 		log_error("job %s: cannot write its record: %s", next->id, strerror(-rc));
 		return rc;
@@ -250,6 +256,7 @@ int core_commit(struct core *c, struct cjob *cj, struct job *next)
 	pthread_mutex_lock(&c->lock);
 	old = cj->rec;
 	cj->rec = *next;
+	cj->rev = rev;
 	if (job_state_is_final(next->state)) {
 		cj->running = false; /* a final job is no worker's: the pass may take it */
 		core_track_final(c, cj, next->updated_at);

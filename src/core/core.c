@@ -19,82 +19,14 @@
 
 #include "core_impl.h"
 #include "mixfs/log.h"
+#include "mixfs/pgstore.h"
 #include "mixfs/request.h"
-
-/* A deletion that failed is retried this much later, not in a tight loop. */
-#define CLEANUP_RETRY_MS (60 * 1000)
-
-/* ---- the cleanup pass ---- */
-
-static void cleanup_leftovers(struct core *c, util_ms now)
-{
-	for (size_t i = 0; i < c->n_leftover;) {
-		struct core_leftover *k = &c->leftover[i];
-		const char *root = k->root == STORE_MEDIA ? c->store.media : c->store.outputs;
-		int rc;
-
-		if (!cleanup_is_expired(k->expiry, now)) {
-			i++;
-			continue;
-		}
-		if ((rc = store_file_unlink(&c->store, k->root, k->rel))) {
-			log_error("%s/%s: cannot delete: %s", root, k->rel, strerror(-rc));
-			k->expiry = now + CLEANUP_RETRY_MS;
-			i++;
-			continue;
-		}
-		log_info("deleted %s/%s (left by a record unreadable or gone; expired)", root, k->rel);
-		free(k->rel);
-		*k = c->leftover[--c->n_leftover];
-	}
-}
-
-/* Pop every expired job from the heap. Caller holds lock. */
-static size_t take_expired(struct core *c, util_ms now, struct cjob ***out)
-{
-	struct cjob **v = NULL, *cj;
-	size_t n = 0, cap = 0;
-	util_ms expiry;
-
-	while ((cj = cleanup_heap_peek(&c->expiry, &expiry)) && cleanup_is_expired(expiry, now)) {
-		if (util_grow((void **)&v, &cap, n, sizeof(*v)))
-			break; /* the rest wait for the next pass */
-		cleanup_heap_remove(&c->expiry, cj->heap_pos);
-		v[n++] = cj;
-	}
-	*out = v;
-	return n;
-}
 
 /* Caller holds io_lock. */
 static int cleanup_locked(struct core *c, util_ms now, struct core_events *ev)
 {
-	struct cjob **expired;
-	size_t n;
-	int deleted = 0;
+	int deleted = c->records->expire(c, now, ev);
 
-	pthread_mutex_lock(&c->lock);
-	n = take_expired(c, now, &expired);
-	pthread_mutex_unlock(&c->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct cjob *cj = expired[i];
-		int rc = store_delete_job(&c->store, &cj->rec, cj->rec.state == JOB_COMPLETE);
-
-		pthread_mutex_lock(&c->lock);
-		if (rc) {
-			log_error("cleanup: job %s: cannot delete its files: %s; will retry",
-				  cj->rec.id, strerror(-rc));
-			if (cleanup_heap_push(&c->expiry, now + CLEANUP_RETRY_MS, cj, &cj->heap_pos))
-				log_error("cleanup: job %s: out of memory", cj->rec.id);
-		} else {
-			core_events_add(ev, CORE_EV_DELETED, &cj->rec);
-			core_cache_remove(c, cj);
-			deleted++;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
-	free(expired);
-	cleanup_leftovers(c, now);
 	pthread_mutex_lock(&c->lock);
 	c->last_cleanup_at = now;
 	c->last_cleanup_count = deleted;
@@ -150,30 +82,32 @@ int core_submit(struct core *c, const struct core_request *rq, util_ms now,
 {
 	const char *sid = rq->sid;
 	struct core_events ev = { 0 };
-	struct csession *s;
 	struct cjob *cj;
 	struct job j;
+	int64_t rev;
 	uid_t owner;
-	int rc, valid;
+	int rc = 0, valid;
 
 	if (store_session_owner(&c->store, sid, &owner))
 		return -ENOENT;
 	pthread_mutex_lock(&c->io_lock);
+	now = c->pg ? core_clock(c) : now;
 	cleanup_locked(c, now, &ev);
-	pthread_mutex_lock(&c->lock);
-	s = core_session_get(c, sid, false);
-	rc = c->cfg.max_jobs_per_session && s && s->n >= c->cfg.max_jobs_per_session
-		     ? -EDQUOT : 0;
-	pthread_mutex_unlock(&c->lock);
-	if (rc) {
-		snprintf(err, errlen, "session %s holds %u jobs, its limit", sid,
-			 c->cfg.max_jobs_per_session);
-		goto out;
-	}
 	valid = build_job(c, rq, now, &j, err, errlen);
-	if (valid == -ENOMEM || (rc = store_write_job(&c->store, &j))) {
+	if (valid == -ENOMEM || (rc = c->records->insert(c, &j, &rev))) {
 		rc = rc ? rc : -ENOMEM;
-		snprintf(err, errlen, "cannot write the job record: %s", strerror(-rc));
+		if (rc == -EDQUOT)
+			snprintf(err, errlen, "session %s holds %u jobs, its limit", sid,
+				 c->cfg.max_jobs_per_session);
+		else if (c->pg && rc == -EPROTO)
+			snprintf(err, errlen, "cannot write the job record: %s refused it",
+				 pgs_where(c->pg));
+		else if (c->pg)
+			snprintf(err, errlen, "cannot write the job record: %s unreachable",
+				 pgs_where(c->pg));
+		else
+			snprintf(err, errlen, "cannot write the job record: %s", strerror(-rc));
+		rc = rc == -EPROTO ? -EIO : rc;
 		job_clear(&j);
 		goto out;
 	}
@@ -181,6 +115,7 @@ int core_submit(struct core *c, const struct core_request *rq, util_ms now,
 	pthread_mutex_lock(&c->lock);
 	rc = core_cache_insert(c, &j, now, false, &cj);
 	if (!rc) {
+		cj->rev = rev;
 		core_events_add(&ev, CORE_EV_CREATED, &cj->rec);
 		if (cj->rec.state == JOB_QUEUED)
 			core_queue_push(c, cj);
@@ -207,7 +142,7 @@ int core_cancel(struct core *c, const char *jid, long uid, util_ms now)
 	struct core_events ev = { 0 };
 	struct job next;
 	struct cjob *cj;
-	bool waiting = false, pending = false;
+	bool waiting = false, pending = false, remote = false;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->io_lock);
@@ -221,15 +156,26 @@ int core_cancel(struct core *c, const char *jid, long uid, util_ms now)
 		cj->cancel = true; /* the worker ends it within a block */
 	else if (!rc && (waiting = cj->in_queue))
 		core_queue_remove(c, cj); /* now no worker can take it */
+	else if (!rc && c->pg)
+		remote = job_state_is_active(cj->rec.state); /* another host runs it */
 	pthread_mutex_unlock(&c->lock);
 	if (pending)
 		rc = core_retry_stranded(c, cj, now, &ev);
+	if (remote)
+		rc = cluster_cancel_remote(c, cj);
 	if (rc || !waiting)
 		goto out;
+	now = c->pg ? core_clock(c) : now;
 	if ((rc = core_snapshot(c, cj, &next)) == 0) {
 		job_set_state(&next, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 		if ((rc = job_set_str(&next.error, "cancelled")) || (rc = core_commit(c, cj, &next)))
 			job_clear(&next);
+	}
+	if (rc == -ESTALE) {
+		/* another host claimed it meanwhile: ask that host to stop it */
+		cluster_refresh(c, cj, &ev);
+		rc = cluster_cancel_remote(c, cj);
+		goto out;
 	}
 	pthread_mutex_lock(&c->lock);
 	if (rc)
@@ -262,7 +208,7 @@ int core_delete(struct core *c, const char *jid, long uid)
 		rc = -EBUSY;
 	pthread_mutex_unlock(&c->lock);
 	if (!rc)
-		rc = store_delete_job(&c->store, &cj->rec, cj->rec.state == JOB_COMPLETE);
+		rc = c->records->remove(c, cj);
 	if (!rc) {
 		pthread_mutex_lock(&c->lock);
 		core_events_add(&ev, CORE_EV_DELETED, &cj->rec);

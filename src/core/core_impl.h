@@ -31,6 +31,13 @@ struct cjob {
 				 * final (core_commit, core_strand), after which
 				 * the worker never touches it again */
 	bool indexed;		/* at open only: its index file was found */
+	/* with a database: the row's rev this record is (protected by lock;
+	 * changed under io_lock), and, for a job this host runs, whether the
+	 * lease is lost (someone else changed the row) and until when (the
+	 * monotonic clock) the lease surely holds; protected by lock */
+	int64_t rev;
+	bool lost;
+	util_ms lease_mono;
 	/* protected by lock: the final record a worker could not write (full
 	 * disk, folder moved away). Until it is written the job shows what the
 	 * disk holds; the housekeeper, a cancel and a delete retry it. */
@@ -71,9 +78,41 @@ struct core_events {
 	size_t n, cap;
 };
 
+/*
+ * Where records live: files beneath MEDIA_DIR (records.c) or rows in
+ * PostgreSQL (cluster.c). The cache, the queue and the workers are the
+ * same above either. Callers hold io_lock.
+ */
+struct core_records {
+	/* Write a new job, the submit's commit point; *@rev its first rev.
+	 * -EDQUOT when its session holds max_jobs_per_session jobs. */
+	int (*insert)(struct core *c, const struct job *j, int64_t *rev);
+	/* Write @next over @cj's record; *@rev its new rev. -ESTALE when the
+	 * record changed elsewhere (a database row fenced by its rev). */
+	int (*update)(struct core *c, struct cjob *cj, const struct job *next, int64_t *rev);
+	/* The cleanup pass at @now: delete what expired, tell @ev; the count. */
+	int (*expire)(struct core *c, util_ms now, struct core_events *ev);
+	/* Delete final @cj's record and files now (not the cache entry). */
+	int (*remove)(struct core *c, struct cjob *cj);
+};
+
+extern const struct core_records core_file_records;
+extern const struct core_records core_pg_records;
+
+struct pgs;
+
 struct core {
 	struct core_config cfg;
 	struct store store;
+	const struct core_records *records;
+	struct pgs *pg;			/* with a database, else NULL */
+	unsigned queue_gen;		/* protected by lock: bumped when the queue
+					 * grows, so a worker whose claim found
+					 * nothing waits for news */
+	pthread_t syncer;		/* with a database: follows its changes */
+	bool syncer_started;
+	util_ms lease_ok_mono;		/* protected by lock: the leases of this
+					 * host hold until then, as last renewed */
 	pthread_mutex_t io_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* with lock: the queue grew, or stopping;
@@ -148,6 +187,29 @@ int core_retry_stranded(struct core *c, struct cjob *cj, util_ms now, struct cor
  * the pending records break against each other; else nothing. Caller
  * holds io_lock (so no pass is halfway) but not lock. */
 void core_check(struct core *c);
+
+/* records.c: the file store's cleanup pass, for core_file_records. */
+int core_file_expire(struct core *c, util_ms now, struct core_events *ev);
+
+/* cluster.c, with a database. */
+/* Connect, load every row into the cache, requeue this host's jobs a
+ * crash left active. */
+int cluster_open(struct core *c, util_ms now, char *err, size_t errlen);
+void cluster_close(struct core *c);
+int cluster_start(struct core *c);
+void cluster_stop(struct core *c);
+/* The oldest queued job of the cluster, claimed for this host and marked
+ * running in the cache; NULL when there is none (or the database is
+ * unreachable). Caller holds no lock. */
+struct cjob *cluster_claim(struct core *c);
+/* Re-read @cj's row into the cache (after a write was fenced). Caller
+ * holds io_lock. */
+void cluster_refresh(struct core *c, struct cjob *cj, struct core_events *ev);
+/* Ask whoever runs @cj to stop it. Caller holds io_lock. */
+int cluster_cancel_remote(struct core *c, struct cjob *cj);
+/* The clock records are written with: the database's, as last measured,
+ * with a database; ours without. */
+util_ms core_clock(const struct core *c);
 
 /* workers.c */
 int core_workers_start(struct core *c);

@@ -274,13 +274,20 @@ int core_open(struct core **out, const struct core_config *cfg, util_ms now,
 	hmap_init(&c->jobs);
 	hmap_init(&c->sessions);
 	cleanup_heap_init(&c->expiry);
-	rc = store_open(&c->store, cfg->media_dir, cfg->outputs_dir, err, errlen);
+	c->records = &core_file_records;
+	rc = cfg->database ? store_open_shared(&c->store, cfg->media_dir, cfg->outputs_dir, err, errlen)
+			   : store_open(&c->store, cfg->media_dir, cfg->outputs_dir, err, errlen);
 	if (rc) {
 		free(c);
 		return rc;
 	}
-	rc = core_load(c, now);
-	if (rc) {
+	if (cfg->database) {
+		if ((rc = cluster_open(c, now, err, errlen))) {
+			core_close(c);
+			return rc;
+		}
+		now = core_clock(c);
+	} else if ((rc = core_load(c, now))) {
 		snprintf(err, errlen, "cannot read %s: %s", cfg->media_dir, strerror(-rc));
 		core_close(c);
 		return rc;
@@ -299,12 +306,16 @@ void core_set_listener(struct core *c, core_listener_fn fn, void *ctx)
 
 int core_start(struct core *c)
 {
-	return core_workers_start(c);
+	int rc = core_workers_start(c);
+
+	return rc || !c->pg ? rc : cluster_start(c);
 }
 
 void core_stop(struct core *c)
 {
-	core_workers_stop(c);
+	core_workers_stop(c); /* sets stopping, which ends the sync thread too */
+	if (c->pg)
+		cluster_stop(c);
 }
 
 static void free_job(void *ctx, void *val)
@@ -357,6 +368,8 @@ void core_close(struct core *c)
 		free(c->leftover[i].rel);
 	free(c->leftover);
 	free(c->stranded);
+	if (c->pg)
+		cluster_close(c);
 	store_close(&c->store);
 	pthread_cond_destroy(&c->work_cond);
 	pthread_cond_destroy(&c->hk_cond);

@@ -74,6 +74,7 @@ static bool session_gone(struct core *c, const char *sid)
 static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_events *ev)
 {
 	struct job next;
+	int64_t rev;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -81,7 +82,18 @@ static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_e
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return rc;
-	if ((rc = store_write_record(&c->store, &next)) && session_gone(c, next.session)) {
+	rc = c->records->update(c, cj, &next, &rev);
+	if (rc == -ESTALE) {
+		/* a newer attempt owns the row now: its truth replaces ours */
+		log_warn("job %s: its final record lost to a newer attempt; dropped", next.id);
+		job_clear(&next);
+		pthread_mutex_lock(&c->lock);
+		unstrand(c, cj);
+		pthread_mutex_unlock(&c->lock);
+		cluster_refresh(c, cj, ev);
+		return 0;
+	}
+	if (rc && session_gone(c, next.session)) {
 		/* the disk holds no such job any more: neither does the tree */
 		log_warn("job %s: its session %s was removed; the job goes with it", next.id,
 			 next.session);
@@ -107,6 +119,7 @@ static int retry_one(struct core *c, struct cjob *cj, util_ms now, struct core_e
 	pthread_mutex_lock(&c->lock);
 	job_clear(&cj->rec);
 	cj->rec = next;
+	cj->rev = rev;
 	unstrand(c, cj);
 	core_track_final(c, cj, cj->rec.updated_at);
 	core_events_add(ev, CORE_EV_CHANGED, &cj->rec);

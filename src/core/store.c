@@ -140,11 +140,13 @@ static int unlink_at(int dirfd, const char *name)
 /* ---- open and close ---- */
 
 /* The lock is an open-file-description lock, so even a second open in the
- * same process conflicts; the holder's pid is the file's content. */
-static int store_lock(struct store *s, char *err, size_t errlen)
+ * same process conflicts; the holder's pid is the file's content. Cluster
+ * hosts share it (@shared), which keeps a single-host daemon out while
+ * they run and them out while it runs. */
+static int store_lock(struct store *s, bool shared, char *err, size_t errlen)
 {
 	char pid[32] = "";
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct flock fl = { .l_type = shared ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 	int fd, n;
 
 	fd = openat(s->media_fd, ".mixfs.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -158,10 +160,20 @@ static int store_lock(struct store *s, char *err, size_t errlen)
 		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		snprintf(err, errlen, "%s is in use: its lock is held by pid %s",
-			 s->media, pid[0] ? pid : "(unknown)");
+		if (shared)
+			snprintf(err, errlen, "%s is in use by a single-host mixfs (pid %s)",
+				 s->media, pid[0] ? pid : "unknown");
+		else
+			snprintf(err, errlen, "%s is in use: its lock is held by %s", s->media,
+				 pid[0] ? "pid " : "hosts sharing a database");
+		if (!shared && pid[0])
+			snprintf(err + strlen(err), errlen - strlen(err), "%s", pid);
 		close(fd);
 		return -EBUSY;
+	}
+	if (shared) {
+		s->lock_fd = fd;
+		return 0;
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
@@ -197,8 +209,8 @@ static int open_media(struct store *s, const char *media, char *err, size_t errl
 	return 0;
 }
 
-int store_open(struct store *s, const char *media, const char *outputs,
-	       char *err, size_t errlen)
+static int open_mode(struct store *s, const char *media, const char *outputs, bool shared,
+		     char *err, size_t errlen)
 {
 	int rc;
 
@@ -208,7 +220,7 @@ int store_open(struct store *s, const char *media, const char *outputs,
 		snprintf(err, errlen, "path too long");
 		return -ENAMETOOLONG;
 	}
-	if ((rc = open_media(s, media, err, errlen)) || (rc = store_lock(s, err, errlen))) {
+	if ((rc = open_media(s, media, err, errlen)) || (rc = store_lock(s, shared, err, errlen))) {
 		store_close(s);
 		return rc;
 	}
@@ -222,6 +234,18 @@ int store_open(struct store *s, const char *media, const char *outputs,
 		return rc;
 	}
 	return 0;
+}
+
+int store_open(struct store *s, const char *media, const char *outputs,
+	       char *err, size_t errlen)
+{
+	return open_mode(s, media, outputs, false, err, errlen);
+}
+
+int store_open_shared(struct store *s, const char *media, const char *outputs,
+		      char *err, size_t errlen)
+{
+	return open_mode(s, media, outputs, true, err, errlen);
 }
 
 void store_close(struct store *s)

@@ -31,6 +31,7 @@ struct run {
 	util_ms last_write;
 	util_ms started;
 	int write_rc;	/* a stage's record could not be written: stop */
+	bool lost;	/* another host took the job: stop, write nothing */
 	bool released;	/* a final record (written or pending) let go of the job:
 			 * after run_change() returns, the job is no longer ours */
 };
@@ -65,10 +66,12 @@ static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 	struct core_events ev = { 0 };
 	enum job_state from;
 	struct job next;
-	util_ms now = util_now_ms();
+	util_ms now = core_clock(c);
 	bool final;
 	int rc;
 
+	if (r->lost)
+		return -ESTALE;
 	pthread_mutex_lock(&c->io_lock);
 	if ((rc = core_snapshot(c, r->cj, &next)) == 0) {
 		from = next.state;
@@ -76,16 +79,18 @@ static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 		final = job_state_is_final(next.state); /* before commit takes @next */
 		if (!rc && (rc = core_commit(c, r->cj, &next)) == 0)
 			r->last_write = now;
+		else if (rc == -ESTALE)
+			r->lost = true;
 		else if (rc != -ENOMEM && final)
 			core_strand(c, r->cj, &next);
 		else if (next.state != from && !r->write_rc)
 			r->write_rc = rc;
 		/* written or pending, a final record lets go of the job; io_lock
 		 * keeps it here until this function returns */
-		r->released |= final && rc != -ENOMEM;
+		r->released |= final && rc != -ENOMEM && rc != -ESTALE;
 		job_clear(&next);
 	}
-	if (rc)
+	if (rc && rc != -ESTALE)
 		log_error("job %s: its record could not be updated: %s", r->cj->rec.id,
 			  strerror(-rc));
 	pthread_mutex_lock(&c->lock);
@@ -147,21 +152,38 @@ static void cb_progress(void *ctx, int percent)
 	if (percent > r->cj->rec.progress)
 		r->cj->rec.progress = percent;
 	pthread_mutex_unlock(&c->lock);
-	if (util_now_ms() - r->last_write >= PROGRESS_WRITE_MS)
+	if (core_clock(c) - r->last_write >= PROGRESS_WRITE_MS)
 		write_now = true;
 	if (write_now)
 		run_update(r, r->cj->rec.state, NULL, NULL);
 }
 
+/* With a database: is the lease surely still ours? Until a quarter of it
+ * before it could run out by the database's clock (it started no later
+ * than the write or renewal that was sent at lease_mono - lease). Caller
+ * holds lock. */
+static bool lease_held(const struct core *c, const struct cjob *cj)
+{
+	util_ms margin = (util_ms)(c->cfg.lease_s * 250.0);
+
+	return !c->pg || (!cj->lost && util_mono_ms() < cj->lease_mono - margin);
+}
+
 static bool cb_cancelled(void *ctx)
 {
 	struct run *r = ctx;
-	bool stop;
+	bool stop, held;
 
 	pthread_mutex_lock(&r->c->lock);
 	stop = r->cj->cancel || r->c->stopping;
+	held = lease_held(r->c, r->cj);
 	pthread_mutex_unlock(&r->c->lock);
-	return stop || r->write_rc;
+	if (!held && !r->lost) {
+		log_warn("job %s: its lease could not be kept; stopping before it runs out",
+			 r->cj->rec.id);
+		r->lost = true;
+	}
+	return stop || r->write_rc || r->lost;
 }
 
 static void cb_log(void *ctx, const char *line)
@@ -170,7 +192,7 @@ static void cb_log(void *ctx, const char *line)
 
 	/* kept in the cache now, on disk with the next write */
 	pthread_mutex_lock(&r->c->lock);
-	log_append(&r->cj->rec, util_now_ms(), line);
+	log_append(&r->cj->rec, core_clock(r->c), line);
 	pthread_mutex_unlock(&r->c->lock);
 }
 
@@ -227,6 +249,8 @@ static void run_failed(struct run *r, int rc, const char *err)
 {
 	bool stopping, cancelled;
 
+	if (r->lost)
+		return; /* the row is another attempt's now */
 	if (r->write_rc) {
 		char why[160];
 
@@ -258,7 +282,7 @@ static void run_failed(struct run *r, int rc, const char *err)
 struct run_dirs {
 	int stems_fd;
 	int out_fd;
-	char out_name[JOB_ID_LEN + 8];
+	char out_name[JOB_ID_LEN + 32];
 	char out_path[STORE_PATH_MAX];
 };
 
@@ -268,7 +292,12 @@ static int run_dirs_open(struct core *c, const struct job *j, struct run_dirs *d
 	int rc;
 
 	d->stems_fd = d->out_fd = -1;
-	snprintf(d->out_name, sizeof(d->out_name), "%s.wav", j->id);
+	/* with a database, each attempt renders under its own name and
+	 * publishes only while its lease holds (run_publish) */
+	if (c->pg)
+		snprintf(d->out_name, sizeof(d->out_name), ".%s.attempt%d.wav", j->id, j->attempts);
+	else
+		snprintf(d->out_name, sizeof(d->out_name), "%s.wav", j->id);
 	if ((rc = store_output_path(&c->store, j->session, j->id, d->out_path)))
 		return rc;
 	if ((d->stems_fd = store_stems_dirfd(&c->store, j->session)) < 0) {
@@ -293,9 +322,36 @@ static void run_dirs_close(struct run_dirs *d)
 		close(d->out_fd);
 }
 
+/*
+ * With a database the attempt's mix is renamed into its place only while
+ * the lease surely holds: no other host can have taken the job, so no
+ * newer attempt's output is replaced. A lost lease discards it.
+ */
+static int run_publish(struct core *c, struct run *r, struct run_dirs *d)
+{
+	char name[JOB_ID_LEN + 8];
+	bool held;
+
+	if (!c->pg)
+		return 0;
+	snprintf(name, sizeof(name), "%s.wav", r->cj->rec.id);
+	pthread_mutex_lock(&c->lock);
+	held = lease_held(c, r->cj);
+	if (held && renameat(d->out_fd, d->out_name, d->out_fd, name) < 0)
+		held = false;
+	pthread_mutex_unlock(&c->lock);
+	if (held)
+		return 0;
+	unlinkat(d->out_fd, d->out_name, 0);
+	if (!r->lost)
+		log_warn("job %s: its lease could not be kept; its mix is discarded", r->cj->rec.id);
+	r->lost = true;
+	return -ECANCELED;
+}
+
 static void run_job(struct core *c, struct cjob *cj)
 {
-	struct run r = { .c = c, .cj = cj, .started = util_now_ms() };
+	struct run r = { .c = c, .cj = cj, .started = core_clock(c) };
 	struct mix_callbacks cb = { cb_stage, cb_progress, cb_cancelled, cb_log, &r };
 	struct run_dirs dirs = { -1, -1, "", "" };
 	char err[512] = "";
@@ -305,7 +361,8 @@ static void run_job(struct core *c, struct cjob *cj)
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	cj->rec.attempts++;
+	if (!c->pg) /* a claim counted it already */
+		cj->rec.attempts++;
 	cj->rec.progress = 0;
 	text = cj->rec.request_text ? strdup(cj->rec.request_text) : strdup("{}");
 	pthread_mutex_unlock(&c->lock);
@@ -315,6 +372,8 @@ static void run_job(struct core *c, struct cjob *cj)
 		struct mix_target out = { dirs.out_fd, dirs.out_name, dirs.out_path };
 
 		rc = mix_render(&plan, dirs.stems_fd, &out, &cb, &res, err, sizeof(err));
+		if (!rc)
+			rc = run_publish(c, &r, &dirs);
 	}
 	run_dirs_close(&dirs);
 	plan_clear(&plan);
@@ -327,11 +386,47 @@ static void run_job(struct core *c, struct cjob *cj)
 		run_failed(&r, rc, err[0] ? err : strerror(-rc));
 	else
 		run_complete(&r, dirs.out_path, &res);
-	if (!r.released) { /* requeued by a shutdown, or a write that failed */
+	if (!r.released) { /* requeued by a shutdown, a write that failed, a lost lease */
 		pthread_mutex_lock(&c->lock);
 		cj->running = false;
 		pthread_mutex_unlock(&c->lock);
 	}
+	if (r.lost) { /* show the row as the database holds it now */
+		struct core_events ev = { 0 };
+
+		pthread_mutex_lock(&c->io_lock);
+		pthread_mutex_lock(&c->lock);
+		cj->lost = false;
+		pthread_mutex_unlock(&c->lock);
+		cluster_refresh(c, cj, &ev);
+		core_check(c);
+		pthread_mutex_unlock(&c->io_lock);
+		core_events_fire(c, &ev);
+	}
+}
+
+/* The oldest queued job of the cluster, claimed; NULL when this host's
+ * queue is stale (another host claimed its head) or the database is
+ * unreachable: then wait for news of the queue, a second at most. */
+static struct cjob *claim(struct core *c)
+{
+	struct cjob *cj;
+	struct timespec until;
+	unsigned gen;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->queue_gen;
+	pthread_mutex_unlock(&c->lock);
+	if ((cj = cluster_claim(c)))
+		return cj;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping && c->queue_gen == gen &&
+	       pthread_cond_timedwait(&c->work_cond, &c->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -348,9 +443,16 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&c->lock);
 			return NULL;
 		}
-		cj = core_queue_pop(c);
-		cj->running = true;
-		cj->cancel = false;
+		if (c->pg) {
+			pthread_mutex_unlock(&c->lock);
+			if (!(cj = claim(c)))
+				continue;
+			pthread_mutex_lock(&c->lock);
+		} else {
+			cj = core_queue_pop(c);
+			cj->running = true;
+			cj->cancel = false;
+		}
 		c->busy++;
 		pthread_mutex_unlock(&c->lock);
 		run_job(c, cj); /* the job may be gone once it returns */
@@ -414,14 +516,14 @@ static void *housekeeper_main(void *arg)
 			struct core_events ev = { 0 };
 
 			pthread_mutex_lock(&c->io_lock);
-			core_retry_stranded(c, NULL, util_now_ms(), &ev);
+			core_retry_stranded(c, NULL, core_clock(c), &ev);
 			core_check(c);
 			pthread_mutex_unlock(&c->io_lock);
 			core_events_fire(c, &ev);
 			next_retry = hk_after(&now, RETRY_MS);
 		}
 		if (interval > 0 && hk_due(&now, &next_pass)) {
-			core_cleanup(c, util_now_ms());
+			core_cleanup(c, core_clock(c));
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			next_pass = hk_after(&now, interval);
 		}

@@ -37,6 +37,9 @@ struct fs_opts {
 	double failed_ttl;
 	unsigned max_jobs;
 	double cleanup_interval;
+	char *database;
+	char *host;
+	double lease;
 	char *media;
 	int help;
 	int version;
@@ -50,6 +53,9 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("failed_ttl=%lf", failed_ttl),
 	OPT("max_jobs_per_session=%u", max_jobs),
 	OPT("cleanup_interval=%lf", cleanup_interval),
+	OPT("database=%s", database),
+	OPT("host=%s", host),
+	OPT("lease=%lf", lease),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -67,7 +73,10 @@ static void usage(const char *prog)
 	       "    job_ttl=H                hours a complete job lives (48)\n"
 	       "    failed_ttl=H             hours a failed job lives (24)\n"
 	       "    max_jobs_per_session=N   jobs a session may hold; 0 = no limit (0)\n"
-	       "    cleanup_interval=S       also run the cleanup pass every S s (0 = off)\n\n",
+	       "    cleanup_interval=S       also run the cleanup pass every S s (0 = off)\n"
+	       "    database=CONNINFO        share one queue with other hosts in PostgreSQL\n"
+	       "    host=NAME                this host's name in the cluster (the hostname)\n"
+	       "    lease=S                  seconds a silent host keeps its jobs (30)\n\n",
 	       prog, prog);
 }
 
@@ -107,6 +116,17 @@ static int check_mountpoint(const char *mp)
 	return 0;
 }
 
+/* The host name, up to its first dot: "render3.studio.lan" is "render3". */
+static int default_host(char **out)
+{
+	char name[256] = "";
+
+	if (gethostname(name, sizeof(name) - 1) < 0)
+		return -errno;
+	name[strcspn(name, ".")] = '\0';
+	return (*out = strdup(name)) ? 0 : -ENOMEM;
+}
+
 static int check_opts(const struct fs_opts *o, const char *mp)
 {
 	if (!o->media || !mp)
@@ -117,6 +137,15 @@ static int check_opts(const struct fs_opts *o, const char *mp)
 		return fail("%s%s", "workers must be 0..64", "");
 	if (o->cleanup_interval < 0)
 		return fail("%s%s", "cleanup_interval must be 0 or more seconds", "");
+	if (!(o->lease >= 1) || o->lease > 86400)
+		return fail("%s%s", "lease must be 1 to 86400 seconds", "");
+	if ((o->host || o->lease != 30) && !o->database)
+		return fail("%s%s", "host= and lease= need database=", "");
+	if (o->database && !o->database[0])
+		return fail("%s%s", "database= needs a connection string", "");
+	if (o->database && !job_host_valid(o->host))
+		return fail("host name %s: %s", o->host,
+			    "1-63 characters of A-Z a-z 0-9 . _ -, not starting with a dot");
 	return check_mountpoint(mp);
 }
 
@@ -292,7 +321,7 @@ static int run(struct mixfs_fs *fs, struct fuse_session *se, const struct fuse_c
 int fs_main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fs_opts o = { .workers = 1, .job_ttl = 48, .failed_ttl = 24 };
+	struct fs_opts o = { .workers = 1, .job_ttl = 48, .failed_ttl = 24, .lease = 30 };
 	struct fuse_cmdline_opts co = { 0 };
 	struct core_config cfg;
 	char outputs[2 * PATH_MAX + 2], media[PATH_MAX], cwd[PATH_MAX];
@@ -302,6 +331,8 @@ int fs_main(int argc, char **argv)
 
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) < 0)
 		return 1;
+	if (o.database && !o.host && default_host(&o.host))
+		return fail("%s%s", "cannot read this machine's host name", "");
 	if (o.help || o.version) {
 		if (o.help)
 			usage(argv[0]);
@@ -331,6 +362,7 @@ int fs_main(int argc, char **argv)
 			  (util_ms)(o.failed_ttl * UTIL_MS_PER_HOUR) },
 		.max_jobs_per_session = o.max_jobs, .workers = o.workers,
 		.cleanup_interval_s = o.cleanup_interval,
+		.database = o.database, .host = o.host, .lease_s = o.lease,
 	};
 	if (co.debug)
 		log_set_level(LOG_LVL_DEBUG);
@@ -344,6 +376,8 @@ out:
 	free(co.mountpoint);
 	free(o.media);
 	free(o.outputs);
+	free(o.database);
+	free(o.host);
 	fuse_opt_free_args(&args);
 	return status;
 }

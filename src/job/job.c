@@ -140,6 +140,18 @@ int job_copy(struct job *dst, const struct job *src)
 	return 0;
 }
 
+bool job_host_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > JOB_HOST_MAX || s[0] == '.')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			return false;
+	return true;
+}
+
 bool job_id_valid(const char *s)
 {
 	uuid_t u;
@@ -241,6 +253,8 @@ char *job_to_json(const struct job *j)
 		cJSON_AddNumberToObject(o, "owner_uid", (double)j->owner_uid);
 	else
 		cJSON_AddNullToObject(o, "owner_uid");
+	if (j->host[0])
+		cJSON_AddStringToObject(o, "host", j->host);
 	cJSON_AddItemToObject(o, "output", json_str(j->output));
 	cJSON_AddItemToObject(o, "log", json_str(j->log));
 	cJSON_AddItemToObject(o, "result", json_result(&j->result));
@@ -412,6 +426,8 @@ int job_from_json(const char *text, struct job *out, char *err, size_t errlen)
 	rd_num(&r, "attempts", &attempts);
 	rd_num(&r, "owner_uid", &uid);
 	rd_str(&r, "request_name", &out->request_name);
+	if ((st = cJSON_GetObjectItemCaseSensitive(o, "host")) && !cJSON_IsNull(st))
+		rd_fixed(&r, "host", out->host, sizeof(out->host), job_host_valid);
 	rd_request(&r, out);
 	rd_str(&r, "error", &out->error);
 	rd_str(&r, "output", &out->output);

@@ -23,6 +23,14 @@ util_ms util_now_ms(void)
 	return (util_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+util_ms util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (util_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void util_iso_format(util_ms t, char out[UTIL_ISO_MAX])
 {
 	time_t secs = (time_t)(t >= 0 ? t / 1000 : (t - 999) / 1000);
