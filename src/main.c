@@ -2,6 +2,7 @@
  * main.c - the mixfs command line (see mixfs(1)):
  *   mixfs [-f] [-d] [-o OPTIONS] MEDIA_DIR MOUNTPOINT    mount (fs_main)
  *   mixfs render SESSION_DIR REQUEST.json OUT.wav         one mix, no mount
+ *   mixfs migrate MEDIA_DIR CONNINFO                      file store -> database
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mixfs/core.h"
 #include "mixfs/fs.h"
 #include "mixfs/log.h"
 #include "mixfs/mix.h"
@@ -123,9 +125,23 @@ static int render_main(int argc, char **argv)
 	return 0;
 }
 
+static int migrate_main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: mixfs migrate MEDIA_DIR CONNINFO\n");
+		return 2;
+	}
+	rc = core_migrate(argv[2], argv[3], stdout);
+	return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "render") == 0)
 		return render_main(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
+		return migrate_main(argc, argv);
 	return fs_main(argc, argv);
 }

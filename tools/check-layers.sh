@@ -24,7 +24,7 @@ rules() {
 	pg) echo "util log job pgstore | pq" ;;
 	core) echo "util log hmap job plan request store cleanup core mix pgstore | " ;;
 	fs) echo "util log hmap job plan request store cleanup core fs | fuse" ;;
-	main) echo "util log fs mix plan request | " ;;
+	main) echo "util log fs mix plan request core job store cleanup | " ;;
 	ctl) echo "util log job request plan | " ;;
 	esac
 }

@@ -7,7 +7,7 @@ what=${1:-build}
 
 # pkg-config module -> Debian package
 libs="fuse3:libfuse3-dev libcjson:libcjson-dev uuid:uuid-dev sndfile:libsndfile1-dev
-libebur128:libebur128-dev soxr:libsoxr-dev fftw3f:libfftw3-dev"
+libebur128:libebur128-dev soxr:libsoxr-dev fftw3f:libfftw3-dev libpq:libpq-dev"
 # command -> Debian package
 cmds="gcc:gcc make:make pkg-config:pkg-config fusermount3:fuse3"
 # file -> Debian package
@@ -23,7 +23,9 @@ espeak-ng:espeak-ng prove:perl python3:python3"
 fi
 if [ "$what" = test ]; then
 	cmds="$cmds rsync:rsync vi:vim-tiny setpriv:util-linux unshare:util-linux script:bsdutils
-mandoc:mandoc systemd-analyze:systemd"
+mandoc:mandoc systemd-analyze:systemd runuser:util-linux"
+	# the cluster tests start a PostgreSQL of their own (tests/lib/pg.sh)
+	files="$files /usr/lib/postgresql/15/bin/initdb:postgresql-15"
 fi
 
 missing=""
@@ -45,6 +47,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+case $missing in *postgresql*)
+	# the tests run their own server: the package must not make and start
+	# a system-wide one
+	mkdir -p /etc/postgresql-common/createcluster.d
+	echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/mixfs-tests.conf
+esac
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "mixfs/cleanup.h"
@@ -147,6 +148,15 @@ int core_session_list(struct core *c, char ***names, size_t *n);
 
 /* Paths for nodes the tree passes through to disk. */
 const struct store *core_store(struct core *c);
+
+/*
+ * mixfs migrate: copy every record of the file store in @media into the
+ * database @conninfo (SPEC 9), once: rows already there are left as they
+ * are. Reports on @out what it moved and what it could not. Returns 0
+ * when everything moved, 1 when some records did not (corrupt ones, or
+ * refused), or a negative errno when it could not start.
+ */
+int core_migrate(const char *media, const char *conninfo, FILE *out);
 
 /* "key: value" lines for /stats, malloc'd. */
 char *core_stats_text(struct core *c);

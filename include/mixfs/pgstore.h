@@ -146,6 +146,11 @@ int pgs_changes(struct pgs *p, bool full, const struct pgs_sink *s);
  */
 int pgs_wait(struct pgs *p, int timeout_ms);
 
+/* Copy a record from a file store (mixfs migrate): inserted as it is,
+ * unless a row with its id is there already (*@inserted false). An active
+ * job gets no lease, so the first host to look requeues it. */
+int pgs_import(struct pgs *p, const struct job *j, bool *inserted);
+
 /* Count of statements sent, for the benchmark. */
 uint64_t pgs_statements(const struct pgs *p);
 

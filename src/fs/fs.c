@@ -66,7 +66,8 @@ static const struct fuse_opt opt_spec[] = {
 static void usage(const char *prog)
 {
 	printf("usage: %s [-f] [-d] [-o OPTIONS] MEDIA_DIR MOUNTPOINT\n"
-	       "       %s render SESSION_DIR REQUEST.json OUT.wav\n\n"
+	       "       %s render SESSION_DIR REQUEST.json OUT.wav\n"
+	       "       %s migrate MEDIA_DIR CONNINFO\n\n"
 	       "mixfs options (-o):\n"
 	       "    outputs=DIR              where mixes are written (MEDIA_DIR/.mix_outputs)\n"
 	       "    workers=N                jobs run at once (1)\n"
@@ -77,7 +78,7 @@ static void usage(const char *prog)
 	       "    database=CONNINFO        share one queue with other hosts in PostgreSQL\n"
 	       "    host=NAME                this host's name in the cluster (the hostname)\n"
 	       "    lease=S                  seconds a silent host keeps its jobs (30)\n\n",
-	       prog, prog);
+	       prog, prog, prog);
 }
 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)

@@ -88,6 +88,31 @@ static int insert_row(struct pgs *p, const struct job *j, int64_t *rev)
 	return rc;
 }
 
+int pgs_import(struct pgs *p, const struct job *j, bool *inserted)
+{
+	struct row_params rp;
+	PGresult *r;
+	int rc;
+
+	if ((rc = row_params(p, j, &rp)))
+		return rc;
+	const char *v[] = { j->id, j->session, rp.state, rp.created, rp.expires, rp.attempts,
+			    rp.host, rp.record };
+	pthread_mutex_lock(&p->mu);
+	r = pgs_exec(p,
+		     "INSERT INTO mixfs_jobs (job_id, session_id, state, created_at, expires_at,"
+		     " attempts, host, record) VALUES ($1::uuid, $2, $3,"
+		     " to_timestamp($4::float8 / 1000), to_timestamp(NULLIF($5::int8, 0) / 1000.0),"
+		     " $6::int, NULLIF($7, ''), $8) ON CONFLICT (job_id) DO NOTHING",
+		     8, v, PGRES_COMMAND_OK, &rc);
+	pthread_mutex_unlock(&p->mu);
+	free(rp.record);
+	if (r)
+		*inserted = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	return rc;
+}
+
 static int session_count(struct pgs *p, const char *sid, long *n)
 {
 	char key[32];
@@ -380,10 +405,10 @@ static void drop_rows(PGresult *r, const struct pgs_delete *d, struct gone_list 
 
 static int delete_listed(struct pgs *p, struct gone_list *g)
 {
+	int rc = gone_close(g); /* the lists exist once their streams close */
 	const char *v[] = { g->ids, g->sids };
-	int rc;
 
-	if ((rc = gone_close(g)))
+	if (rc)
 		return rc;
 	if ((rc = pgs_cmd(p, "DELETE FROM mixfs_jobs WHERE job_id = ANY($1::uuid[])", 1, v)))
 		return rc;

@@ -55,6 +55,7 @@ cleanup() {
 	exit "$_status"
 }
 trap cleanup EXIT
+trap "exit 143" TERM INT
 wait_for() {
 	_n=$(awk -v s="$1" 'BEGIN { print int(s * 20) }')
 	shift
@@ -73,9 +74,44 @@ all_say() { # all_say SID JID STATE: every host's tree shows it
 pg_start || { echo "Bail out! cannot start PostgreSQL"; exit 1; }
 mkdir -p "$MEDIA"
 
+# 0. a single host's file store moves in: mixfs migrate, twice
+mkdir -p "$T/one"
+"$MIXFS" -f -o workers=1 "$MEDIA" "$T/one" 2>"$T/one.log" &
+one=$!
+wait_for 10 test -e "$T/one/README"
+mkdir "$T/one/sessions/old"
+sox -n -r 48000 -b 24 -c 2 "$T/one/sessions/old/stems/tone.wav" synth 1 sine 330 gain -12
+echo '{}' >"$T/req.json"
+cp "$T/req.json" "$T/one/sessions/old/requests/done.json"
+old_done=$(cat "$T/one/sessions/old/requests/done.json")
+wait_for 30 test "$(cat "$T/one/sessions/old/jobs/$old_done/state" 2>/dev/null)" = complete
+fusermount3 -u "$T/one"
+wait "$one"
+"$MIXFS" -f -o workers=0 "$MEDIA" "$T/one" 2>>"$T/one.log" &
+one=$!
+wait_for 10 test -e "$T/one/README"
+cp "$T/req.json" "$T/one/sessions/old/requests/queued.json"
+old_queued=$(cat "$T/one/sessions/old/requests/queued.json")
+fusermount3 -u "$T/one"
+wait "$one"
+echo '{"job_id": ' >"$MEDIA/old/jobs/00000000-0000-4000-8000-000000000000.json"
+"$MIXFS" migrate "$MEDIA" "$PG_CONNINFO" >"$T/migrate.1"
+rc=$?
+check "migrate reports a record it could not move ($rc)" test "$rc" = 1
+check "it moved the two good records" grep -q "^moved 2 records" "$T/migrate.1"
+check "and names the corrupt one it left" grep -q "^left: old/jobs/00000000-0000-4000-8000-000000000000.json" "$T/migrate.1"
+"$MIXFS" migrate "$MEDIA" "$PG_CONNINFO" >"$T/migrate.2"
+check "a second migrate moves nothing twice" grep -q "^moved 0 records.*2 were there already" "$T/migrate.2"
+check "the rows are the records" \
+	test "$(pg_sql "SELECT state FROM mixfs_jobs WHERE job_id = '$old_done'")" = complete
+
 # 1. three hosts mounting at once race to create the schema
-for h in $HOSTS; do host_start "$h" & done
-wait
+pids=
+for h in $HOSTS; do
+	host_start "$h" &
+	pids="$pids $!"
+done
+wait $pids
 up=0
 for h in $HOSTS; do [ -e "$T/$h/README" ] && up=$((up + 1)); done
 check "three hosts mounting at once all serve" test "$up" = 3
@@ -95,6 +131,12 @@ check "a single-host daemon on the cluster's MEDIA_DIR refuses ($rc)" test "$rc"
 "$MIXFS" -f -o "host=x" "$MEDIA" "$T/single" 2>"$T/opt.err"
 check "host= without database= is a usage error" grep -q "need database=" "$T/opt.err"
 
+for h in $HOSTS; do
+	check "the migrated jobs show on $h" test "$(cat "$T/$h/sessions/old/requests/done.json")" = "$old_done"
+done
+check "the migrated queued job runs on the cluster" \
+	test "$(timeout 60 cat "$T/beta/sessions/old/jobs/$old_queued/wait")" = complete
+
 # 3. a session made through one host is there on every host
 mkdir "$T/alpha/sessions/s1"
 sox -n -r 48000 -b 24 -c 2 "$T/alpha/sessions/s1/stems/tone.wav" synth 2 sine 440 gain -12
@@ -107,7 +149,6 @@ for s in s2 s3; do
 	mkdir "$T/beta/sessions/$s"
 	cp "$T/alpha/sessions/s1/stems/tone.wav" "$T/beta/sessions/$s/stems/"
 done
-echo '{}' >"$T/req.json"
 n=0
 for s in s1 s2 s3; do
 	for h in $HOSTS; do
@@ -116,12 +157,13 @@ for s in s1 s2 s3; do
 	done
 done
 check "nine drops over three hosts were acknowledged" test "$(wc -l <"$T/acked")" = 9
-done_all() { test "$(pg_sql "SELECT count(*) FROM mixfs_jobs WHERE state = 'complete'")" = 9; }
+S123="session_id IN ('s1', 's2', 's3')"
+done_all() { test "$(pg_sql "SELECT count(*) FROM mixfs_jobs WHERE $S123 AND state = 'complete'")" = 9; }
 check "all nine complete" wait_for 60 done_all
 check "each ran exactly once" \
-	test "$(pg_sql "SELECT count(*) FROM mixfs_jobs WHERE attempts = 1")" = 9
-check "the work was shared (hosts: $(pg_sql "SELECT string_agg(DISTINCT host, ' ') FROM mixfs_jobs"))" \
-	test "$(pg_sql "SELECT count(DISTINCT host) FROM mixfs_jobs")" -ge 2
+	test "$(pg_sql "SELECT count(*) FROM mixfs_jobs WHERE $S123 AND attempts = 1")" = 9
+check "the work was shared (hosts: $(pg_sql "SELECT string_agg(DISTINCT host, ' ') FROM mixfs_jobs WHERE $S123"))" \
+	test "$(pg_sql "SELECT count(DISTINCT host) FROM mixfs_jobs WHERE $S123")" -ge 2
 seen_everywhere() {
 	while read -r s i; do
 		j=$(cat "$T/alpha/sessions/$s/requests/r$i.json") || return 1
@@ -198,12 +240,14 @@ check "and its output is whole" sh -c "sox '$OUTS/long/jobs/$j.wav' -n stat 2>&1
 mkdir "$T/alpha/sessions/cap"
 cp "$T/alpha/sessions/s1/stems/tone.wav" "$T/alpha/sessions/cap/stems/"
 wait_for 2 test -d "$T/gamma/sessions/cap/requests"
+pids=
 for h in $HOSTS; do
 	(for i in 1 2 3 4 5; do
 		cp "$T/req.json" "$T/$h/sessions/cap/requests/$h-$i.json" 2>/dev/null && echo ok
 	done >"$T/cap.$h") &
+	pids="$pids $!"
 done
-wait
+wait $pids
 acked=$(cat "$T"/cap.* | wc -l)
 check "15 racing drops on three hosts: 6 acknowledged ($acked)" test "$acked" = 6
 check "and 6 rows in the session" \
@@ -236,17 +280,22 @@ j=$(cat "$T/beta/sessions/s2/requests/up.json")
 check "and the job completes, seen on every host" wait_for 30 all_say s2 "$j" complete
 
 # 11. the cleanup pass deletes each expired job once, by the database's clock
-errs=$(pg_sql "SELECT count(*) FROM mixfs_jobs WHERE state = 'error'")
 echo '{"stems": 7}' >"$T/bad.json"
 cp "$T/bad.json" "$T/gamma/sessions/s3/requests/bad.json" 2>/dev/null
-errs=$((errs + 1))
 sleep 8 # failed_ttl is 7.2 s
-for h in $HOSTS; do cp "$T/req.json" "$T/$h/sessions/s3/requests/pass-$h.json" 2>/dev/null & done
-wait
+pids=
+for h in $HOSTS; do
+	cp "$T/req.json" "$T/$h/sessions/s3/requests/pass-$h.json" 2>/dev/null &
+	pids="$pids $!"
+done
+wait $pids
 check "no expired row is left" \
 	test "$(pg_sql "SELECT count(*) FROM mixfs_jobs WHERE expires_at <= now()")" = 0
-deleted=$(cat "$T"/*.log | sed -n 's/.*cleanup: \([0-9]*\) expired job.*/\1/p' | awk '{ n += $1 } END { print n + 0 }')
-check "the passes of all hosts deleted $errs error jobs once in all ($deleted)" test "$deleted" = "$errs"
+gone=$(pg_sql "SELECT count(*) FROM mixfs_gone")
+deleted=$(cat "$T"/alpha.log "$T"/beta.log "$T"/gamma.log |
+	sed -n 's/.*cleanup: \([0-9]*\) expired job.*/\1/p' | awk '{ n += $1 } END { print n + 0 }')
+check "the hosts' passes deleted $gone jobs in all, each once ($deleted)" test "$deleted" = "$gone"
+check "the expired request's job among them" test "$gone" -ge 2
 gone_everywhere() {
 	for h in $HOSTS; do [ -e "$T/$h/sessions/s3/requests/bad.json" ] && return 1; done
 	return 0
