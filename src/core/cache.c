@@ -250,7 +250,9 @@ int core_commit(struct core *c, struct cjob *cj, struct job *next)
 		return rc;
 	}
 	if (rc) {
-		log_error("job %s: cannot write its record: %s", next->id, strerror(-rc));
+		/* a database out of reach was logged once, for every write */
+		if (!c->pg || rc != -EIO)
+			log_error("job %s: cannot write its record: %s", next->id, strerror(-rc));
 		return rc;
 	}
 	pthread_mutex_lock(&c->lock);

@@ -57,8 +57,10 @@ typedef int (*run_edit_fn)(struct job *next, util_ms now, const void *arg);
  * Apply @edit to the job's record: on disk first, then the cache. When the
  * write fails the cache keeps what the disk holds, and the run reacts by
  * what was lost: a final record is kept pending for the housekeeper; a
- * stage change stops the run (it could not be shown); a progress write is
- * only logged (the next one carries it).
+ * stage change stops the run (it could not be shown), except that with a
+ * database out of reach the run goes on while its lease holds (SPEC 9); a
+ * progress write is only logged (the next one carries it). A write fenced
+ * by another host's newer attempt stops the run and writes nothing more.
  */
 static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 {
@@ -83,14 +85,14 @@ static int run_change(struct run *r, run_edit_fn edit, const void *arg)
 			r->lost = true;
 		else if (rc != -ENOMEM && final)
 			core_strand(c, r->cj, &next);
-		else if (next.state != from && !r->write_rc)
-			r->write_rc = rc;
+		else if (next.state != from && !r->write_rc && !(c->pg && rc == -EIO))
+			r->write_rc = rc; /* a database away: go on while the lease holds */
 		/* written or pending, a final record lets go of the job; io_lock
 		 * keeps it here until this function returns */
 		r->released |= final && rc != -ENOMEM && rc != -ESTALE;
 		job_clear(&next);
 	}
-	if (rc && rc != -ESTALE)
+	if (rc && rc != -ESTALE && !(c->pg && rc == -EIO))
 		log_error("job %s: its record could not be updated: %s", r->cj->rec.id,
 			  strerror(-rc));
 	pthread_mutex_lock(&c->lock);

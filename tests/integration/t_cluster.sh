@@ -264,7 +264,11 @@ check "cancelled from $canceller, the job $runner ran ends in error" \
 	test "$(timeout 10 cat "$T/$canceller/sessions/long/jobs/$j/wait")" = error
 check "with the message cancelled" test "$(col "$j" "record::json->>'error'")" = cancelled
 
-# 10. the database stopped under drops, then started
+# 10. the database stopped under drops and under a running job, then started
+j=$(cp "$T/long.json" "$T/gamma/sessions/long/requests/o.json" && cat "$T/gamma/sessions/long/requests/o.json")
+wait_for 20 is_running "$j"
+outage_runner=$(running_host "$j")
+outage_job=$j
 pg_down
 cp "$T/req.json" "$T/beta/sessions/s2/requests/down.json" 2>"$T/down.err"
 rc=$?
@@ -273,11 +277,17 @@ check "with an I/O error" grep -q "Input/output error" "$T/down.err"
 check "the host's log names the database" grep -q "database mixfs.*unreachable" "$T/beta.log"
 j=$(cat "$T/beta/sessions/s1/requests/r1.json")
 check "reads still answer" test "$(state_on beta s1 "$j")" = complete
+sleep $((LEASE + 1)) # longer than the lease: the running job cannot be kept
 pg_up
 drop_ok() { cp "$T/req.json" "$T/beta/sessions/s2/requests/up.json"; }
 check "drops work again once it is back" wait_for 10 drop_ok
 j=$(cat "$T/beta/sessions/s2/requests/up.json")
 check "and the job completes, seen on every host" wait_for 30 all_say s2 "$j" complete
+check "$outage_runner stopped the job it could not renew before its lease ran out" \
+	grep -q "job $outage_job: its lease could not be kept" "$T/$outage_runner.log"
+check "the job ran again and completed" \
+	test "$(timeout 120 cat "$T/alpha/sessions/long/jobs/$outage_job/wait")" = complete
+check "attempts: 2" test "$(col "$outage_job" attempts)" = 2
 
 # 11. the cleanup pass deletes each expired job once, by the database's clock
 echo '{"stems": 7}' >"$T/bad.json"
