@@ -5,7 +5,8 @@
 #                     ASan/UBSan, run the unit and integration tests
 #   make demo         render a demo session, mount it, mix it, show it
 #   make bench        benchmarks against peers measured in the same run
-#   make soak         the crash loop at length: 30 SIGKILLs (CRASH_KILLS)
+#   make soak         the crash loop at length: 30 SIGKILLs (CRASH_KILLS), and
+#                     three hosts under random faults, 12 rounds (CLUSTER_ROUNDS)
 #   make valgrind     the mount tests under valgrind (a plain build)
 #   make fuzz         libFuzzer on the parsers, the names and stem loading (clang)
 #   make tsan         the mount tests against a ThreadSanitizer build
@@ -122,7 +123,8 @@ fuzz:
 soak:
 	@tools/deps.sh test
 	@$(MAKE) --no-print-directory B=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" build/san/mixfs
-	@CRASH_KILLS=$${CRASH_KILLS:-30} MIXFS=$(abspath build/san/mixfs) prove -v --timer tests/integration/t_crash.sh
+	@CRASH_KILLS=$${CRASH_KILLS:-30} MIXFS=$(abspath build/san/mixfs) prove -v --timer tests/integration/t_crash.sh \
+		tests/soak/cluster_soak.sh
 
 # valgrind needs a build without sanitizers; the daemon runs under it
 valgrind:

@@ -99,9 +99,11 @@ int pgs_claim(struct pgs *p, pgs_edit_fn edit, void *ctx, struct pgs_row *out);
  * *@n counts the rows changed. */
 int pgs_requeue(struct pgs *p, bool own, pgs_edit_fn edit, void *ctx, size_t *n);
 
-/* Renew this host's leases. @held hears each job still held, with its
- * cancel flag; a running job it does not hear of is no longer ours. */
-int pgs_renew(struct pgs *p, void (*held)(void *ctx, const char *jid, bool cancel), void *ctx);
+/* Renew the leases of the @n jobs @jids this host runs (a job it no
+ * longer runs must not keep one). @held hears each job still held, with
+ * its cancel flag; a job it does not hear of is no longer ours. */
+int pgs_renew(struct pgs *p, const char (*jids)[JOB_ID_LEN + 1], size_t n,
+	      void (*held)(void *ctx, const char *jid, bool cancel), void *ctx);
 
 /* Ask the host running @jid to cancel it. -ENOENT if it is not active. */
 int pgs_request_cancel(struct pgs *p, const char *jid);

@@ -146,6 +146,10 @@ int store_session_create(const struct store *s, const char *sid, uid_t uid, gid_
 int store_session_owner(const struct store *s, const char *sid, uid_t *uid);
 /* Remove a job's own output, one that no record will point to. */
 int store_discard_output(const struct store *s, const char *sid, const char *jid);
+/* With a database each attempt renders to OUTPUTS/<sid>/jobs/.<jid>.attemptN.wav
+ * and publishes it by rename; a host killed mid-job leaves its attempt's
+ * file (or that file's temp file). Remove them all. */
+int store_sweep_attempts(const struct store *s, const char *sid, const char *jid);
 /* Make OUTPUTS/<sid>/jobs/ (no symlink on the way). */
 int store_output_dir(const struct store *s, const char *sid);
 /* Publish @jid's output as the session's final_mix.wav (a hard link

@@ -211,6 +211,8 @@ static int edit_requeue(void *ctx, struct job *j)
 	char *log;
 
 	if (j->attempts >= MAX_ATTEMPTS) {
+		/* no attempt follows to sweep what the last one left */
+		store_sweep_attempts(&c->store, j->session, j->id);
 		job_set_state(j, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 		snprintf(line, sizeof(line), "interrupted %d times; failed", j->attempts);
 		if (job_set_str(&j->error, "interrupted"))
@@ -421,13 +423,35 @@ static void held(void *ctx, const char *jid, bool cancel)
 	pthread_mutex_unlock(&k->c->lock);
 }
 
-/* A running job whose renewal fails keeps its old deadline, and its worker
- * stops before it passes (workers.c). */
+struct running_ctx {
+	char (*ids)[JOB_ID_LEN + 1];
+	size_t n, cap;
+};
+
+static void running_id(void *ctx, void *val)
+{
+	struct running_ctx *k = ctx;
+	struct cjob *cj = val;
+
+	if (cj->running && !cj->lost &&
+	    !util_grow((void **)&k->ids, &k->cap, k->n, sizeof(*k->ids)))
+		memcpy(k->ids[k->n++], cj->rec.id, JOB_ID_LEN + 1);
+}
+
+/* Renew the leases of the jobs this host's workers run. A running job
+ * whose renewal fails keeps its old deadline, and its worker stops before
+ * it passes (workers.c). */
 static void renew(struct core *c)
 {
 	struct renew_ctx k = { c, util_mono_ms() };
+	struct running_ctx r = { 0 };
 
-	pgs_renew(c->pg, held, &k);
+	pthread_mutex_lock(&c->lock);
+	hmap_each(&c->jobs, running_id, &r);
+	pthread_mutex_unlock(&c->lock);
+	if (r.n)
+		pgs_renew(c->pg, (const char (*)[JOB_ID_LEN + 1])r.ids, r.n, held, &k);
+	free(r.ids);
 }
 
 static void requeue(struct core *c, bool own)

@@ -625,6 +625,35 @@ int store_discard_output(const struct store *s, const char *sid, const char *jid
 	return rc ? rc : store_file_unlink(s, STORE_OUTPUTS, rel);
 }
 
+/* Is @name an attempt's file of @jid: ".JID.attemptN.wav", or the temp
+ * file of one (".<that>.tmp.XXXXXX")? */
+static bool is_attempt_file(const char *name, const char *jid)
+{
+	const char *p = name + (strncmp(name, "..", 2) == 0 ? 2 : 1);
+
+	return name[0] == '.' && strncmp(p, jid, JOB_ID_LEN) == 0 &&
+	       strncmp(p + JOB_ID_LEN, ".attempt", 8) == 0;
+}
+
+int store_sweep_attempts(const struct store *s, const char *sid, const char *jid)
+{
+	char rel[STORE_PATH_MAX];
+	struct dirent *e;
+	int rc = 0, fd;
+	DIR *d;
+
+	if (util_fmt(rel, sizeof(rel), "%s/jobs", sid))
+		return -ENAMETOOLONG;
+	if (!(d = store_dir_stream(s, STORE_OUTPUTS, rel, &rc)))
+		return rc == -ENOENT ? 0 : rc;
+	fd = dirfd(d);
+	while ((e = readdir(d)))
+		if (is_attempt_file(e->d_name, jid) && unlinkat(fd, e->d_name, 0) < 0 && errno != ENOENT)
+			rc = -errno;
+	closedir(d);
+	return rc;
+}
+
 int store_publish_final(const struct store *s, const char *sid, const char *jid)
 {
 	char out[JOB_ID_LEN + 8], tmp[JOB_ID_LEN + 32];

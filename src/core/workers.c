@@ -223,6 +223,10 @@ static int edit_complete(struct job *next, util_ms now, const void *arg)
 	const struct core *c = e->r->c;
 	char line[128];
 
+	/* with a database out of reach a stage's write may have been lost:
+	 * the record then goes through the stages it missed at once */
+	if (job_state_is_active(next->state) && next->state < JOB_EXPORTING)
+		job_set_state(next, JOB_EXPORTING, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 	if (!job_transition_allowed(next->state, JOB_COMPLETE))
 		return -EINVAL; /* never expected: the stages ran in order */
 	job_set_state(next, JOB_COMPLETE, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
@@ -309,6 +313,8 @@ static int run_dirs_open(struct core *c, const struct job *j, struct run_dirs *d
 		return rc == -ELOOP || rc == -EXDEV ? -EINVAL : rc;
 	}
 	rc = store_output_dir(&c->store, j->session);
+	if (!rc && c->pg && j->attempts > 1) /* an earlier attempt's host may have died */
+		store_sweep_attempts(&c->store, j->session, j->id);
 	if (!rc && (d->out_fd = store_output_dirfd(&c->store, j->session, true)) < 0)
 		rc = d->out_fd;
 	if (rc)

@@ -289,21 +289,35 @@ int pgs_requeue(struct pgs *p, bool own, pgs_edit_fn edit, void *ctx, size_t *n)
 			   1, v, edit, ctx, n, NULL);
 }
 
-int pgs_renew(struct pgs *p, void (*held)(void *ctx, const char *jid, bool cancel), void *ctx)
+int pgs_renew(struct pgs *p, const char (*jids)[JOB_ID_LEN + 1], size_t n,
+	      void (*held)(void *ctx, const char *jid, bool cancel), void *ctx)
 {
-	char lease[32];
-	const char *v[] = { p->host, lease };
-	PGresult *r;
+	char lease[32], *ids = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&ids, &len);
+	PGresult *r = NULL;
 	int rc;
 
+	if (!f)
+		return -ENOMEM;
+	fputc('{', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "," : "", jids[i]);
+	fputc('}', f);
+	if (fclose(f)) {
+		free(ids);
+		return -ENOMEM;
+	}
 	snprintf(lease, sizeof(lease), "%.3f", p->lease_s);
+	const char *v[] = { p->host, lease, ids };
 	pthread_mutex_lock(&p->mu);
 	r = pgs_exec(p,
 		     "UPDATE mixfs_jobs SET lease_until = now() + make_interval(secs => $2::float8)"
-		     " WHERE host = $1 AND " ACTIVE_SQL " AND lease_until > now()"
-		     " RETURNING job_id, cancel_requested",
-		     2, v, PGRES_TUPLES_OK, &rc);
+		     " WHERE job_id = ANY($3::uuid[]) AND host = $1 AND " ACTIVE_SQL
+		     " AND lease_until > now() RETURNING job_id, cancel_requested",
+		     3, v, PGRES_TUPLES_OK, &rc);
 	pthread_mutex_unlock(&p->mu);
+	free(ids);
 	for (int i = 0; r && i < PQntuples(r); i++)
 		held(ctx, PQgetvalue(r, i, 0), strcmp(PQgetvalue(r, i, 1), "t") == 0);
 	PQclear(r);

@@ -11,6 +11,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/tap.sh"
 . "$here/../lib/pg.sh"
+. "$here/../lib/cluster.sh"
 : "${MIXFS:?}"
 T=$(mktemp -d /tmp/mixfs-cluster.XXXXXX)
 MEDIA=$T/media
@@ -18,53 +19,9 @@ OUTS=$MEDIA/.mix_outputs
 HOSTS="alpha beta gamma"
 LEASE=2
 OPTS="lease=$LEASE,workers=1,max_jobs_per_session=6,failed_ttl=0.002"
-
-# host_start NAME [EXTRA]: mount NAME on $T/NAME; its pid in $T/NAME.pid
-host_start() {
-	mkdir -p "$T/$1"
-	"$MIXFS" -f -o "database=$PG_CONNINFO,host=$1,$OPTS${2:+,$2}" "$MEDIA" "$T/$1" \
-		2>>"$T/$1.log" &
-	echo $! >"$T/$1.pid"
-	for _i in $(seq 1 200); do
-		[ -e "$T/$1/README" ] && return 0
-		kill -0 "$(cat "$T/$1.pid")" 2>/dev/null || break
-		sleep 0.05
-	done
-	sed 's/^/#   /' "$T/$1.log"
-	return 1
-}
-pid_of() { cat "$T/$1.pid"; }
-host_stop() {
-	fusermount3 -u "$T/$1" 2>/dev/null || umount -l "$T/$1" 2>/dev/null
-	for _i in $(seq 1 200); do kill -0 "$(pid_of "$1")" 2>/dev/null || return 0; sleep 0.05; done
-	kill -9 "$(pid_of "$1")" 2>/dev/null
-	return 1
-}
-cleanup() {
-	_status=$?
-	for h in $HOSTS; do
-		kill -CONT "$(pid_of "$h" 2>/dev/null)" 2>/dev/null
-		host_stop "$h" 2>/dev/null
-	done
-	pg_stop
-	if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T"/*.log 2>/dev/null; then
-		grep -h -A30 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T"/*.log | sed 's/^/#   /'
-		_status=1
-	fi
-	rm -rf "$T"
-	exit "$_status"
-}
-trap cleanup EXIT
+trap cluster_cleanup EXIT
 trap "exit 143" TERM INT
-wait_for() {
-	_n=$(awk -v s="$1" 'BEGIN { print int(s * 20) }')
-	shift
-	for _i in $(seq 1 "$_n"); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
+
 col() { pg_sql "SELECT $2 FROM mixfs_jobs WHERE job_id = '$1'"; }
 state_on() { cat "$T/$1/sessions/$2/jobs/$3/state" 2>/dev/null; }
 all_say() { # all_say SID JID STATE: every host's tree shows it
