@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 B=${B:-build/bench}
 scratch=$(mktemp -d /var/tmp/mixfs-bench.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
-ALL_CFLAGS="-std=c17 -D_GNU_SOURCE -O2 -Iinclude $(pkg-config --cflags fuse3 libcjson uuid sndfile libebur128 soxr fftw3f)"
-LIBS="$(pkg-config --libs fuse3 libcjson uuid sndfile libebur128 soxr fftw3f) -lm -lpthread"
+ALL_CFLAGS="-std=c17 -D_GNU_SOURCE -O2 -Iinclude $(pkg-config --cflags fuse3 libcjson uuid sndfile libebur128 soxr fftw3f libpq)"
+LIBS="$(pkg-config --libs fuse3 libcjson uuid sndfile libebur128 soxr fftw3f libpq) -lm -lpthread"
 
 echo "## Enqueue with N stored jobs (cleanup pass included)"
 # shellcheck disable=SC2086

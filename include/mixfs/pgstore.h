@@ -134,6 +134,8 @@ int pgs_get(struct pgs *p, const char *jid, struct pgs_row *out);
  * row committed late is not missed; callers skip revs they have.
  */
 struct pgs_sink {
+	/* may be NULL: false skips the row unread (a rev the caller has) */
+	bool (*want)(void *ctx, const char *jid, int64_t rev);
 	void (*row)(void *ctx, struct pgs_row *r);
 	void (*gone)(void *ctx, const char *sid, const char *jid);
 	void *ctx;

@@ -113,6 +113,23 @@ static void apply_row(void *ctx, struct pgs_row *r)
 	job_clear(&old);
 }
 
+/* The change read re-reads a few seconds of rows each time: a rev this
+ * host has is not parsed again (a running job's cancel flag aside). */
+static bool apply_want(void *ctx, const char *jid, int64_t rev)
+{
+	struct apply_ctx *a = ctx;
+	struct cjob *cj;
+	bool want;
+
+	pthread_mutex_lock(&a->c->lock);
+	cj = hmap_get(&a->c->jobs, jid);
+	want = !cj || rev > cj->rev || cj->running;
+	if (cj)
+		cj->indexed = true; /* seen by a full read */
+	pthread_mutex_unlock(&a->c->lock);
+	return want;
+}
+
 static void apply_gone(void *ctx, const char *sid, const char *jid)
 {
 	struct apply_ctx *a = ctx;
@@ -154,7 +171,7 @@ static void unseen(void *ctx, void *val)
 static int sync_rows(struct core *c, bool full, struct core_events *ev)
 {
 	struct apply_ctx a = { c, ev, core_clock(c), false, full };
-	struct pgs_sink sink = { apply_row, apply_gone, &a };
+	struct pgs_sink sink = { apply_want, apply_row, apply_gone, &a };
 	struct sweep_ctx k = { 0 };
 	int rc;
 
@@ -509,7 +526,7 @@ int cluster_open(struct core *c, util_ms now, char *err, size_t errlen)
 {
 	struct core_events ev = { 0 };
 	struct apply_ctx a = { c, &ev, now, true, false };
-	struct pgs_sink sink = { apply_row, apply_gone, &a };
+	struct pgs_sink sink = { NULL, apply_row, apply_gone, &a };
 	char host[JOB_HOST_MAX + 1];
 	int rc;
 

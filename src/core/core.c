@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,9 @@ char *core_stats_text(struct core *c)
 	fprintf(f, "workers: %u\nworkers_busy: %u\n", c->cfg.workers, c->busy);
 	fprintf(f, "last_cleanup_at: %s\nlast_cleanup_deleted: %d\n", iso,
 		c->last_cleanup_count);
+	if (c->pg)
+		fprintf(f, "host: %s\ndatabase: %s\ndatabase_statements: %" PRIu64 "\n",
+			pgs_host(c->pg), pgs_where(c->pg), pgs_statements(c->pg));
 	pthread_mutex_unlock(&c->lock);
 	if (fclose(f) != 0) {
 		free(buf);

@@ -559,6 +559,9 @@ int pgs_changes(struct pgs *p, bool full, const struct pgs_sink *s)
 	for (int i = 0; i < PQntuples(rows); i++) {
 		struct pgs_row row;
 
+		if (s->want && !s->want(s->ctx, PQgetvalue(rows, i, 0),
+					strtoll(PQgetvalue(rows, i, 1), NULL, 10)))
+			continue;
 		if (row_read(rows, i, &row) == 0)
 			s->row(s->ctx, &row);
 	}
