@@ -96,7 +96,8 @@ fuzz-replay:
 	@CC=$(CC) tests/fuzz/run.sh replay
 
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+		case $$t in *test_pgstore) tests/lib/with_pg.sh $$t ;; *) $$t ;; esac; done
 
 # MIXFS_INSTALL: how a case installs this very build into a DESTDIR
 integration: $(B)/mixfs $(B)/mixctl

@@ -174,7 +174,7 @@ static int update_row(struct pgs *p, const struct job *j, int64_t rev, bool leas
 		return rc;
 	snprintf(revs, sizeof(revs), "%" PRId64, rev);
 	const char *v[] = { j->id, revs, rp.state, rp.expires, rp.attempts, rp.host, rp.record,
-			    rp.lease, leased ? "t" : "f" };
+			    rp.lease, leased ? "t" : "f", p->host };
 	r = pgs_exec(p,
 		     "WITH u AS (UPDATE mixfs_jobs SET state = $3,"
 		     " expires_at = to_timestamp(NULLIF($4::int8, 0) / 1000.0), attempts = $5::int,"
@@ -182,10 +182,10 @@ static int update_row(struct pgs *p, const struct job *j, int64_t rev, bool leas
 		     " lease_until = CASE WHEN $3 IN ('queued', 'complete', 'error') THEN NULL"
 		     "  ELSE now() + make_interval(secs => $8::float8) END"
 		     " WHERE job_id = $1::uuid AND rev = $2::int8"
-		     " AND (NOT $9::bool OR (host = $6 AND lease_until > now()))"
+		     " AND (NOT $9::bool OR (host = $10 AND lease_until > now()))"
 		     " RETURNING rev, cancel_requested)"
 		     " SELECT rev, cancel_requested, pg_notify('mixfs', $1::text) FROM u",
-		     9, v, PGRES_TUPLES_OK, &rc);
+		     10, v, PGRES_TUPLES_OK, &rc);
 	free(rp.record);
 	if (!r)
 		return rc;

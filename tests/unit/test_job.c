@@ -225,6 +225,44 @@ static void test_bad_records_name_the_key(void **state)
 				       &j, err, sizeof(err)), -EINVAL);
 }
 
+/* SPEC 9: the host of the latest attempt; absent on one host */
+static void test_host_round_trip(void **state)
+{
+	const char *base = "{\"job_id\": \"7f3c8d2e-1b4a-4c5d-9e6f-0a1b2c3d4e5f\","
+			   " \"session_id\": \"s1\", \"state\": \"queued\","
+			   " \"updated_at\": \"2026-11-28T03:00:00Z\"";
+	char text[512], err[128], *json;
+	struct job j, back;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s, \"host\": \"render-2.a\"}", base);
+	assert_int_equal(job_from_json(text, &j, err, sizeof(err)), 0);
+	assert_string_equal(j.host, "render-2.a");
+	json = job_to_json(&j);
+	assert_non_null(strstr(json, "\"host\""));
+	assert_int_equal(job_from_json(json, &back, err, sizeof(err)), 0);
+	assert_string_equal(back.host, "render-2.a");
+	free(json);
+	job_clear(&back);
+	j.host[0] = '\0';
+	json = job_to_json(&j);
+	assert_null(strstr(json, "\"host\"")); /* one host's records are as before */
+	free(json);
+	job_clear(&j);
+	snprintf(text, sizeof(text), "%s, \"host\": null}", base);
+	assert_int_equal(job_from_json(text, &j, err, sizeof(err)), 0);
+	assert_string_equal(j.host, "");
+	job_clear(&j);
+	snprintf(text, sizeof(text), "%s, \"host\": \"../x\"}", base);
+	assert_int_equal(job_from_json(text, &j, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "host"));
+	assert_true(job_host_valid("a"));
+	assert_false(job_host_valid(""));
+	assert_false(job_host_valid(".hidden"));
+	assert_false(job_host_valid("a b"));
+	assert_false(job_host_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_huge_numbers_load_clamped),
 		cmocka_unit_test(test_minimal_record_loads),
 		cmocka_unit_test(test_bad_records_name_the_key),
+		cmocka_unit_test(test_host_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
