@@ -45,7 +45,6 @@ struct apply_ctx {
 	struct core_events *ev;
 	util_ms now;
 	bool loading;		/* no events (at open) */
-	bool sweep;		/* a full read: mark what it saw */
 };
 
 /* A row this host has not cached yet. Caller holds lock. */
@@ -170,7 +169,7 @@ static void unseen(void *ctx, void *val)
  * Caller holds io_lock. */
 static int sync_rows(struct core *c, bool full, struct core_events *ev)
 {
-	struct apply_ctx a = { c, ev, core_clock(c), false, full };
+	struct apply_ctx a = { c, ev, core_clock(c), false };
 	struct pgs_sink sink = { apply_want, apply_row, apply_gone, &a };
 	struct sweep_ctx k = { 0 };
 	int rc;
@@ -195,7 +194,7 @@ static int sync_rows(struct core *c, bool full, struct core_events *ev)
 
 void cluster_refresh(struct core *c, struct cjob *cj, struct core_events *ev)
 {
-	struct apply_ctx a = { c, ev, core_clock(c), false, false };
+	struct apply_ctx a = { c, ev, core_clock(c), false };
 	struct pgs_row row;
 	char jid[JOB_ID_LEN + 1];
 	int rc;
@@ -224,8 +223,7 @@ static int edit_requeue(void *ctx, struct job *j)
 	const struct requeue_ctx *k = ctx;
 	const struct core *c = k->c;
 	util_ms now = core_clock(c);
-	char line[160], iso[UTIL_ISO_MAX];
-	char *log;
+	char line[160];
 
 	if (j->attempts >= MAX_ATTEMPTS) {
 		/* no attempt follows to sweep what the last one left */
@@ -241,11 +239,7 @@ static int edit_requeue(void *ctx, struct job *j)
 			 : "lease of host %s ran out; queued again", j->host[0] ? j->host : "?");
 	}
 	log_warn("job %s: %s", j->id, line);
-	util_iso_format(now, iso);
-	if (asprintf(&log, "%s%s %s\n", j->log ? j->log : "", iso, line) < 0)
-		return -ENOMEM;
-	free(j->log);
-	j->log = log;
+	core_log_append(j, now, line);
 	return 0;
 }
 
@@ -253,25 +247,21 @@ static int edit_claim(void *ctx, struct job *j)
 {
 	const struct core *c = ctx;
 	util_ms now = core_clock(c);
-	char iso[UTIL_ISO_MAX], *log;
+	char line[JOB_HOST_MAX + 64];
 
 	j->attempts++;
 	j->progress = 0;
 	job_set_state(j, JOB_LOADING_STEMS, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 	snprintf(j->host, sizeof(j->host), "%s", pgs_host(c->pg));
-	util_iso_format(now, iso);
-	if (asprintf(&log, "%s%s loading_stems (host %s, attempt %d)\n", j->log ? j->log : "",
-		     iso, j->host, j->attempts) < 0)
-		return -ENOMEM;
-	free(j->log);
-	j->log = log;
+	snprintf(line, sizeof(line), "loading_stems (host %s, attempt %d)", j->host, j->attempts);
+	core_log_append(j, now, line);
 	return 0;
 }
 
 struct cjob *cluster_claim(struct core *c)
 {
 	struct core_events ev = { 0 };
-	struct apply_ctx a = { c, &ev, 0, false, false };
+	struct apply_ctx a = { c, &ev, 0, false };
 	struct pgs_row row;
 	struct cjob *cj = NULL;
 	util_ms sent = util_mono_ms();
@@ -374,7 +364,7 @@ static int pg_expire(struct core *c, util_ms now, struct core_events *ev)
 {
 	struct drop_ctx k = { c, NULL, 0, 0 };
 	struct pgs_delete d = { drop_files, gone_note, &k };
-	struct apply_ctx a = { c, ev, now, false, false };
+	struct apply_ctx a = { c, ev, now, false };
 	size_t n;
 	int rounds = 0;
 
@@ -525,7 +515,7 @@ static void *sync_main(void *arg)
 int cluster_open(struct core *c, util_ms now, char *err, size_t errlen)
 {
 	struct core_events ev = { 0 };
-	struct apply_ctx a = { c, &ev, now, true, false };
+	struct apply_ctx a = { c, &ev, now, true };
 	struct pgs_sink sink = { NULL, apply_row, apply_gone, &a };
 	char host[JOB_HOST_MAX + 1];
 	int rc;

@@ -212,6 +212,9 @@ int cluster_cancel_remote(struct core *c, struct cjob *cj);
 util_ms core_clock(const struct core *c);
 
 /* workers.c */
+/* Append "TIME LINE" to a job's log (a record being prepared); on ENOMEM
+ * the line is logged as lost. */
+void core_log_append(struct job *j, util_ms now, const char *line);
 int core_workers_start(struct core *c);
 void core_workers_stop(struct core *c);
 

@@ -36,8 +36,7 @@ struct run {
 			 * after run_change() returns, the job is no longer ours */
 };
 
-/* Append "TIME LINE" to a job's log (a record being prepared). */
-static void log_append(struct job *j, util_ms now, const char *line)
+void core_log_append(struct job *j, util_ms now, const char *line)
 {
 	char iso[UTIL_ISO_MAX], *next;
 
@@ -121,7 +120,7 @@ static int edit_state(struct job *next, util_ms now, const void *arg)
 		job_set_state(next, e->to, now, e->c->cfg.ttls.complete, e->c->cfg.ttls.failed);
 	}
 	if (e->line)
-		log_append(next, now, e->line);
+		core_log_append(next, now, e->line);
 	return e->error ? job_set_str(&next->error, e->error) : 0;
 }
 
@@ -194,7 +193,7 @@ static void cb_log(void *ctx, const char *line)
 
 	/* kept in the cache now, on disk with the next write */
 	pthread_mutex_lock(&r->c->lock);
-	log_append(&r->cj->rec, core_clock(r->c), line);
+	core_log_append(&r->cj->rec, core_clock(r->c), line);
 	pthread_mutex_unlock(&r->c->lock);
 }
 
@@ -235,7 +234,7 @@ static int edit_complete(struct job *next, util_ms now, const void *arg)
 	snprintf(line, sizeof(line), "complete in %.2f s: %.2f LUFS, %.2f dBTP",
 		 (double)(now - e->r->started) / 1000.0, e->m->integrated_lufs,
 		 e->m->true_peak_dbtp);
-	log_append(next, now, line);
+	core_log_append(next, now, line);
 	return job_set_str(&next->output, e->output);
 }
 

@@ -152,9 +152,21 @@ other=alpha
 [ "$runner" = alpha ] && other=beta
 check "the long job runs on a host ($runner)" test -n "$runner"
 check "on $other it shows as running too" wait_for 2 sh -c "case \$(cat '$T/$other/sessions/long/jobs/$j/state') in queued|complete|error|'') exit 1;; esac"
+python3 - "$T/$other/sessions/long/jobs/$j/state" >"$T/poll.out" 2>&1 <<'PY' &
+import select, sys, time
+f = open(sys.argv[1]); f.read()
+p = select.poll(); p.register(f, select.POLLPRI)
+t0 = time.monotonic()
+r = p.poll(20000)
+print("woke after %.2f s" % (time.monotonic() - t0) if r else "timeout")
+PY
+ppid=$!
 check "cat wait on $other returns complete for a job $runner ran" \
 	test "$(timeout 120 cat "$T/$other/sessions/long/jobs/$j/wait")" = complete
 check "$other's state shows complete at once after" test "$(state_on "$other" long "$j")" = complete
+wait "$ppid"
+check "poll() on $other's state wakes on a change made on $runner: $(cat "$T/poll.out")" \
+	grep -q "^woke after" "$T/poll.out"
 
 # 6. kill -9 of the host running a job: another host finishes it
 j=$(cp "$T/long.json" "$T/beta/sessions/long/requests/k.json" && cat "$T/beta/sessions/long/requests/k.json")
@@ -271,7 +283,8 @@ check "and every host's tree dropped them" wait_for 2 gone_everywhere
 
 for h in $HOSTS; do
 	host_stop "$h"
-	wait "$(pid_of "$h")" 2>/dev/null
+	rc=$(host_status "$h")
+	check "$h unmounts and exits 0 ($rc)" test "$rc" = 0
 done
 check "no error of ours in the logs" sh -c "! grep -h 'mixfs: error' '$T'/alpha.log '$T'/beta.log '$T'/gamma.log | grep -v 'unreachable\|database mixfs'"
 done_testing
