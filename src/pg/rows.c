@@ -275,9 +275,30 @@ int pgs_claim(struct pgs *p, pgs_edit_fn edit, void *ctx, struct pgs_row *out)
 	return rc ? rc : n ? 0 : -ENOENT;
 }
 
+/* Whether @sql (a SELECT EXISTS) says there is work: one statement, so
+ * an idle host's periodic checks cost no transaction. */
+static bool any(struct pgs *p, const char *sql)
+{
+	PGresult *r;
+	bool yes;
+	int rc;
+
+	pthread_mutex_lock(&p->mu);
+	r = pgs_exec(p, sql, 0, NULL, PGRES_TUPLES_OK, &rc);
+	pthread_mutex_unlock(&p->mu);
+	yes = !r || strcmp(PQgetvalue(r, 0, 0), "t") == 0; /* an error: let the real one say */
+	PQclear(r);
+	return yes;
+}
+
 int pgs_requeue(struct pgs *p, bool own, pgs_edit_fn edit, void *ctx, size_t *n)
 {
 	const char *v[] = { p->host };
+
+	*n = 0;
+	if (!own && !any(p, "SELECT EXISTS (SELECT 1 FROM mixfs_jobs WHERE " ACTIVE_SQL
+			    " AND (lease_until IS NULL OR lease_until < now()))"))
+		return 0;
 
 	return edit_locked(p,
 			   own ? "SELECT " ROW_COLS " FROM mixfs_jobs WHERE " ACTIVE_SQL
@@ -461,6 +482,8 @@ int pgs_delete(struct pgs *p, const char *jid, const struct pgs_delete *d, size_
 	int rc;
 
 	*n = 0;
+	if (!jid && !any(p, "SELECT EXISTS (SELECT 1 FROM mixfs_jobs WHERE expires_at <= now())"))
+		return 0;
 	if ((rc = gone_open(&g))) {
 		gone_free(&g);
 		return rc;
@@ -514,61 +537,64 @@ int pgs_get(struct pgs *p, const char *jid, struct pgs_row *out)
 	return rc;
 }
 
-/* The change read's statements, under mu: the rows and deletions since
- * p->since, and where the next read starts, into @next. */
-static int read_changes(struct pgs *p, bool full, PGresult **rows, PGresult **gone, char *next)
+/* The change read's statement, under mu: the rows and deletions since
+ * p->since (all rows when @full), and where the next read starts (the
+ * NEXT column of every row; a row with a NULL id when nothing changed).
+ * Columns: job_id, rev, cancel_requested, record (as ROW_COLS), kind ('j'
+ * a row, 'g' a deletion), next, session_id. */
+static PGresult *read_changes(struct pgs *p, bool full, int *rc)
 {
 	const char *v[] = { p->since };
-	PGresult *r;
-	int rc;
 
-	*rows = *gone = NULL;
-	r = pgs_exec(p, "SELECT (clock_timestamp() - " OVERLAP_SQL ")::text", 0, NULL,
-		     PGRES_TUPLES_OK, &rc);
-	if (!r)
-		return rc;
-	snprintf(next, sizeof(p->since), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
 	if (full)
-		*rows = pgs_exec(p, "SELECT " ROW_COLS " FROM mixfs_jobs ORDER BY created_at, job_id",
-				 0, NULL, PGRES_TUPLES_OK, &rc);
-	else if ((*rows = pgs_exec(p, "SELECT " ROW_COLS " FROM mixfs_jobs"
-				      " WHERE changed_at > $1::timestamptz",
-				   1, v, PGRES_TUPLES_OK, &rc)))
-		*gone = pgs_exec(p, "SELECT job_id, session_id FROM mixfs_gone"
-				    " WHERE gone_at > $1::timestamptz", 1, v, PGRES_TUPLES_OK, &rc);
-	if (rc) {
-		PQclear(*rows);
-		*rows = NULL;
+		return pgs_exec(p,
+				"WITH t AS (SELECT (clock_timestamp() - " OVERLAP_SQL ")::text AS next)"
+				" SELECT j.job_id, j.rev, j.cancel_requested, j.record, 'j', t.next,"
+				" j.session_id FROM t LEFT JOIN mixfs_jobs j ON true"
+				" ORDER BY j.created_at, j.job_id",
+				0, NULL, PGRES_TUPLES_OK, rc);
+	return pgs_exec(p,
+			"WITH t AS (SELECT (clock_timestamp() - " OVERLAP_SQL ")::text AS next)"
+			" SELECT j.job_id, j.rev, j.cancel_requested, j.record, 'j', t.next,"
+			" j.session_id FROM t LEFT JOIN mixfs_jobs j ON j.changed_at > $1::timestamptz"
+			" UNION ALL"
+			" SELECT g.job_id, NULL, NULL, NULL, 'g', t.next, g.session_id"
+			" FROM t JOIN mixfs_gone g ON g.gone_at > $1::timestamptz",
+			1, v, PGRES_TUPLES_OK, rc);
+}
+
+static void change_row(const PGresult *r, int i, const struct pgs_sink *s)
+{
+	const char *jid = PQgetvalue(r, i, 0);
+	struct pgs_row row;
+
+	if (PQgetisnull(r, i, 0))
+		return; /* nothing changed */
+	if (PQgetvalue(r, i, 4)[0] == 'g') {
+		s->gone(s->ctx, PQgetvalue(r, i, 6), jid);
+		return;
 	}
-	return rc;
+	if (s->want && !s->want(s->ctx, jid, strtoll(PQgetvalue(r, i, 1), NULL, 10)))
+		return;
+	if (row_read(r, i, &row) == 0)
+		s->row(s->ctx, &row);
 }
 
 int pgs_changes(struct pgs *p, bool full, const struct pgs_sink *s)
 {
-	char next[sizeof(p->since)];
-	PGresult *rows, *gone;
+	PGresult *r;
 	int rc;
 
 	full = full || !p->since[0];
 	pthread_mutex_lock(&p->mu);
-	rc = read_changes(p, full, &rows, &gone, next);
+	r = read_changes(p, full, &rc);
 	pthread_mutex_unlock(&p->mu);
-	if (rc)
+	if (!r)
 		return rc;
-	for (int i = 0; i < PQntuples(rows); i++) {
-		struct pgs_row row;
-
-		if (s->want && !s->want(s->ctx, PQgetvalue(rows, i, 0),
-					strtoll(PQgetvalue(rows, i, 1), NULL, 10)))
-			continue;
-		if (row_read(rows, i, &row) == 0)
-			s->row(s->ctx, &row);
-	}
-	for (int i = 0; gone && i < PQntuples(gone); i++)
-		s->gone(s->ctx, PQgetvalue(gone, i, 1), PQgetvalue(gone, i, 0));
-	PQclear(rows);
-	PQclear(gone);
-	memcpy(p->since, next, sizeof(p->since));
+	for (int i = 0; i < PQntuples(r); i++)
+		change_row(r, i, s);
+	if (PQntuples(r) > 0)
+		snprintf(p->since, sizeof(p->since), "%s", PQgetvalue(r, 0, 5));
+	PQclear(r);
 	return 0;
 }
