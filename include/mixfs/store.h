@@ -50,6 +50,15 @@ enum store_root { STORE_MEDIA, STORE_OUTPUTS };
  */
 int store_open(struct store *s, const char *media, const char *outputs,
 	       char *err, size_t errlen);
+/* What mixfs migrate leaves in MEDIA_DIR: the database its records went
+ * to. store_open() then refuses (-EBUSY, naming it). */
+#define STORE_MOVED_MARK ".mixfs.database"
+/* store_open() for mixfs migrate: the same lock, and a MEDIA_DIR already
+ * moved is fine (a second run moves nothing twice). */
+int store_open_migrate(struct store *s, const char *media, const char *outputs,
+		       char *err, size_t errlen);
+/* Leave the mark: @where names the database (no password in it). */
+int store_mark_moved(const struct store *s, const char *where);
 /* The same for a host of a cluster (SPEC 9): the records live in the
  * database, so MEDIA_DIR's lock is shared with the other hosts, and only
  * a single-host daemon is refused (-EBUSY). */

@@ -5,7 +5,9 @@
  * record becomes a row unless one with its id is there already, so a
  * second run moves nothing twice. Records that do not parse are reported
  * and left (moved aside as at any mount); the files stay where they are,
- * and a job's files go when it expires, as on one host.
+ * and a job's files go when it expires, as on one host. Once every good
+ * record is in, MEDIA_DIR is marked (STORE_MOVED_MARK) so that a
+ * single-host mount, which would run the jobs again, refuses.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -60,7 +62,7 @@ int core_migrate(const char *media, const char *conninfo, FILE *out)
 	int rc;
 
 	snprintf(outputs, sizeof(outputs), "%s/.mix_outputs", media);
-	if ((rc = store_open(&st, media, outputs, err, sizeof(err)))) {
+	if ((rc = store_open_migrate(&st, media, outputs, err, sizeof(err)))) {
 		fprintf(out, "mixfs migrate: %s\n", err);
 		return rc;
 	}
@@ -71,6 +73,8 @@ int core_migrate(const char *media, const char *conninfo, FILE *out)
 	}
 	if ((rc = store_load(&st, &v)))
 		fprintf(out, "mixfs migrate: cannot read %s: %s\n", media, strerror(-rc));
+	else if (!m.failed && (rc = store_mark_moved(&st, pgs_where(m.pg))))
+		fprintf(out, "mixfs migrate: cannot mark %s as moved: %s\n", media, strerror(-rc));
 	fprintf(out, "moved %zu record%s into %s; %zu were there already; %zu not moved; "
 		"%zu corrupt left in place\n", m.moved, m.moved == 1 ? "" : "s", pgs_where(m.pg),
 		m.present, m.failed, m.corrupt);

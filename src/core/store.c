@@ -236,10 +236,48 @@ static int open_mode(struct store *s, const char *media, const char *outputs, bo
 	return 0;
 }
 
+/* A MEDIA_DIR whose records mixfs migrate moved into a database: a
+ * single-host mount would run its jobs a second time. */
+static int check_moved(struct store *s, char *err, size_t errlen)
+{
+	char where[512];
+	ssize_t n;
+	int fd = util_open_beneath(s->media_fd, STORE_MOVED_MARK, O_RDONLY, 0);
+
+	if (fd == -ENOENT)
+		return 0;
+	n = fd >= 0 ? read(fd, where, sizeof(where) - 1) : 0;
+	where[n > 0 ? n : 0] = '\0';
+	where[strcspn(where, "\n")] = '\0';
+	if (fd >= 0)
+		close(fd);
+	snprintf(err, errlen, "%s was moved into %s by mixfs migrate; mount it with -o database=",
+		 s->media, where[0] ? where : "a database");
+	return -EBUSY;
+}
+
 int store_open(struct store *s, const char *media, const char *outputs,
 	       char *err, size_t errlen)
 {
+	int rc = open_mode(s, media, outputs, false, err, errlen);
+
+	if (!rc && (rc = check_moved(s, err, errlen)))
+		store_close(s);
+	return rc;
+}
+
+int store_open_migrate(struct store *s, const char *media, const char *outputs,
+		       char *err, size_t errlen)
+{
 	return open_mode(s, media, outputs, false, err, errlen);
+}
+
+int store_mark_moved(const struct store *s, const char *where)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s\n", where);
+	return util_write_atomic_at(s->media_fd, STORE_MOVED_MARK, text, strlen(text), 0644);
 }
 
 int store_open_shared(struct store *s, const char *media, const char *outputs,

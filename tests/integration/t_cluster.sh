@@ -59,6 +59,10 @@ check "it moved the two good records" grep -q "^moved 2 records" "$T/migrate.1"
 check "and names the corrupt one it left" grep -q "^left: old/jobs/00000000-0000-4000-8000-000000000000.json" "$T/migrate.1"
 "$MIXFS" migrate "$MEDIA" "$PG_CONNINFO" >"$T/migrate.2"
 check "a second migrate moves nothing twice" grep -q "^moved 0 records.*2 were there already" "$T/migrate.2"
+"$MIXFS" -f "$MEDIA" "$T/one" 2>"$T/moved.err"
+rc=$?
+check "a single-host mount of the moved MEDIA_DIR refuses ($rc)" test "$rc" -ne 0
+check "and says where the jobs went" grep -q "moved into database mixfs.*by mixfs migrate" "$T/moved.err"
 check "the rows are the records" \
 	test "$(pg_sql "SELECT state FROM mixfs_jobs WHERE job_id = '$old_done'")" = complete
 
