@@ -172,7 +172,9 @@ double attr_timeout(const struct node *n)
 	case N_SESSION_FINAL:
 		return DIR_TIMEOUT;
 	case N_JOB_FILE:
-		return n->jf == JF_FINAL_MIX ? DIR_TIMEOUT : FILE_TIMEOUT;
+		/* text files: an open whose text changed invalidates the size,
+		 * and so does the notifier on every change (files.c, events.c) */
+		return n->jf == JF_WAIT || n->jf == JF_CTL ? FILE_TIMEOUT : DIR_TIMEOUT;
 	default:
 		return FILE_TIMEOUT;
 	}

@@ -221,12 +221,31 @@ static void forget_session_mix(struct mixfs_fs *fs, const struct ev_item *it)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
+/* A job changed: the pages and sizes the kernel keeps of its text files
+ * go, so that even an open file's next read, and `ls -l`, see the change
+ * (an open checks the text anyway: files.c). Done before waiters and
+ * pollers hear of the change. */
+static void forget_job_texts(struct mixfs_fs *fs, const struct ev_item *it)
+{
+	static const enum job_file texts[] = { JF_STATE, JF_PROGRESS, JF_JOB_JSON,
+						JF_REQUEST_JSON, JF_ERROR, JF_LOG };
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++) {
+		fuse_ino_t ino = nodes_ino_of(&fs->nodes, N_JOB_FILE, it->sid, it->jid, NULL, texts[i]);
+
+		if (ino)
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	}
+}
+
 static void ev_handle(struct mixfs_fs *fs, struct ev_item *it)
 {
 	if (it->ev == CORE_EV_DELETED)
 		forget_job_names(fs, it);
-	if (it->ev == CORE_EV_CHANGED)
+	if (it->ev == CORE_EV_CHANGED) {
+		forget_job_texts(fs, it);
 		forget_session_mix(fs, it);
+	}
 	if (it->ev != CORE_EV_CREATED)
 		wake_job(fs, it->jid);
 }

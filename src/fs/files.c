@@ -1,8 +1,10 @@
 /*
  * files.c - the file operations: open, read, write, flush, release, create,
- * setattr. Synthetic files are rendered at open into the handle and served
- * with direct_io, so every read shows the current state and no size needs
- * to be right in advance. See files.h.
+ * setattr. Synthetic files are rendered at open into the handle. A job's
+ * text files go through the page cache, which is kept only while their
+ * text is the one it holds (keep_pages); the others are served with
+ * direct_io, so every read shows the current state and no size needs to be
+ * right in advance. See files.h.
  */
 #include <poll.h>
 #include <errno.h>
@@ -137,6 +139,38 @@ static int open_node(struct mixfs_fs *fs, fuse_req_t req, const struct node *n, 
 	return core_job_brief(fs->core, n->jid, &b);
 }
 
+/* A job's text files (state, progress, job.json, ...) are read far more
+ * often than they change: they go through the page cache (attr.c lets the
+ * kernel keep their size a while). */
+static bool page_cached(const struct node *n, const struct handle *h)
+{
+	return h->kind == H_BUF && n->kind == N_JOB_FILE;
+}
+
+static uint64_t digest(const char *buf, size_t len)
+{
+	uint64_t d = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		d = (d ^ (unsigned char)buf[i]) * 1099511628211ULL;
+	return d ^ len;
+}
+
+/*
+ * May the kernel keep the pages it has of @n? Decided at every open
+ * against the text just rendered, so a `cat` after a change never gets
+ * the old text, whether or not the notifier has invalidated it yet: when
+ * the text changed, its pages go (keep_cache off) and so does its size
+ * (the attributes, invalidated before the open is answered).
+ */
+static bool keep_pages(struct mixfs_fs *fs, const struct node *n, const struct handle *h)
+{
+	if (nodes_served_same(&fs->nodes, n->ino, digest(h->buf, h->len)))
+		return true;
+	fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
+	return false;
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mixfs_fs *fs = fuse_req_userdata(req);
@@ -151,12 +185,16 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	/* synthetic files: no page cache, so a read is never stale */
-	fi->direct_io = h->kind != H_FD;
+	/* synthetic files: no page cache, so a read is never stale; but a
+	 * job's text files keep theirs while their text is unchanged */
+	fi->direct_io = h->kind != H_FD && !page_cached(&n, h);
+	if (page_cached(&n, h))
+		fi->keep_cache = keep_pages(fs, &n, h);
 	/* nothing to judge at close but a drop: spare the FLUSH round trip */
 	fi->noflush = h->kind != H_DROP && h->kind != H_FD;
 	/* a job's mix never changes; the session's is invalidated when replaced */
-	fi->keep_cache = h->kind == H_FD && n.kind != N_STEM_FILE;
+	if (h->kind == H_FD)
+		fi->keep_cache = n.kind != N_STEM_FILE;
 	if (handle_publish(fs, h, fi)) {
 		handle_free(h);
 		fuse_reply_err(req, ENOMEM);

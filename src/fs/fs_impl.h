@@ -53,6 +53,10 @@ struct node {
 	char jid[JOB_ID_LEN + 1];	/* N_JOB, N_JOB_FILE, N_JOB_LINK */
 	char name[256];		/* N_STEM_FILE, N_REQUEST_FILE */
 	uint64_t nlookup;	/* protected by the table's lock */
+	/* protected by the table's lock: a digest of the text last served
+	 * through an open that let the kernel keep its pages (files.c) */
+	uint64_t served;
+	bool served_valid;
 	char key[512];		/* kind/sid/jid/name: the table's key */
 	char ino_key[24];
 };
@@ -86,6 +90,10 @@ fuse_ino_t nodes_ino_of(struct node_table *t, enum node_kind kind, const char *s
  * @n times; at 0 the node is freed. */
 void nodes_ref(struct node_table *t, fuse_ino_t ino);
 void nodes_forget(struct node_table *t, fuse_ino_t ino, uint64_t n);
+/* A synthetic file of @ino is opened with @digest of its text: record it,
+ * and say whether it is the text the kernel may hold already (the last one
+ * recorded). false for an unknown inode. */
+bool nodes_served_same(struct node_table *t, fuse_ino_t ino, uint64_t digest);
 /* A stable number for readdir without making a node. */
 fuse_ino_t nodes_peek_ino(struct node_table *t, enum node_kind kind, const char *sid,
 			  const char *jid, const char *name, enum job_file jf);

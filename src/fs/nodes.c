@@ -138,6 +138,23 @@ fuse_ino_t nodes_peek_ino(struct node_table *t, enum node_kind kind, const char 
 	return (fuse_ino_t)(h | (1ULL << 62));
 }
 
+bool nodes_served_same(struct node_table *t, fuse_ino_t ino, uint64_t digest)
+{
+	char key[24];
+	struct node *n;
+	bool same = false;
+
+	snprintf(key, sizeof(key), "%lu", (unsigned long)ino);
+	pthread_mutex_lock(&t->lock);
+	if ((n = hmap_get(&t->by_ino, key))) {
+		same = n->served_valid && n->served == digest;
+		n->served = digest;
+		n->served_valid = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return same;
+}
+
 void nodes_ref(struct node_table *t, fuse_ino_t ino)
 {
 	char key[24];

@@ -100,6 +100,24 @@ check "50 concurrent cp give 50 distinct jobs" \
 	test "$(for i in $(seq 1 50); do cat "$M/sessions/many/requests/r$i.json"; done | sort -u | wc -l)" = 50 \
 	-a "$(ls "$M/sessions/many/jobs" | wc -l)" = 50
 
+# --- fresh text through the page cache: a job's text files are cached by
+# the kernel between changes; every read right after a change must show
+# it (read each file twice first, so its pages are there to go stale)
+stale=0
+for i in $(seq 1 50); do
+	d=$M/sessions/many/jobs/$(cat "$M/sessions/many/requests/r$i.json")
+	for f in state job.json progress state job.json; do cat "$d/$f" >/dev/null; done
+	echo cancel >"$d/ctl"
+	st=$(cat "$d/state")
+	size=$(stat -c %s "$d/state")
+	grep -q '"state":.*"error"' "$d/job.json" && jsok=yes || jsok=no
+	if [ "$st" != error ] || [ "$size" != 6 ] || [ "$jsok" != yes ]; then
+		stale=$((stale + 1))
+		diag "job $i: state '$st' (size $size), job.json says error: $jsok"
+	fi
+done
+check "50 cancels: state, its size and job.json read right after each are never stale" test "$stale" = 0
+
 # --- live files
 j=$(cat "$S/requests/cp.json")
 check "job folder holds the files of SPEC 5" \
