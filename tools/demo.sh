@@ -44,10 +44,13 @@ say "3. Making session 'demo' and copying its stems in"
 mkdir "$mnt/sessions/demo"
 cp "$dir"/fixture/stems/*.wav "$mnt/sessions/demo/stems/"
 
-say "4. Dropping a request: the stems placed by their offsets, mastered to -14 LUFS / -1 dBTP"
+say "4. Dropping a request: the stems placed by their offsets, each cleaned up (high-pass, EQ, a short fade-in), mastered to -14 LUFS / -1 dBTP"
 awk 'BEGIN { printf "{\"stems\": [" }
-	{ printf "%s\n  {\"file\": \"%s\", \"offset_ms\": %.3f, \"gain_db\": %s, \"pan\": %s}",
-		(NR > 1 ? "," : ""), $1, $2 / 48, $3, $4 }
+	{ fx = ", \"highpass_hz\": 40, \"fade_in_ms\": 10"
+	  if ($1 ~ /voice/) fx = ", \"highpass_hz\": 90, \"eq\": [{\"type\": \"peak\", \"freq_hz\": 3000, \"gain_db\": 2, \"q\": 1}]"
+	  if ($1 ~ /bass/) fx = ", \"eq\": [{\"type\": \"lowshelf\", \"freq_hz\": 100, \"gain_db\": -2}]"
+	  printf "%s\n  {\"file\": \"%s\", \"offset_ms\": %.3f, \"gain_db\": %s, \"pan\": %s%s}",
+		(NR > 1 ? "," : ""), $1, $2 / 48, $3, $4, fx }
 	END { printf "],\n \"master\": {\"target_lufs\": -14, \"true_peak_dbtp\": -1}}\n" }' \
 	"$dir/fixture/truth" >"$dir/request.json"
 sed 's/^/   /' "$dir/request.json"

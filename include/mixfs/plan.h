@@ -10,6 +10,28 @@
 
 #define PLAN_NAME_MAX 255
 
+/* An EQ band (SPEC 7a): the RBJ audio-EQ-cookbook biquads. */
+enum plan_eq_type { PLAN_EQ_PEAK, PLAN_EQ_LOWSHELF, PLAN_EQ_HIGHSHELF, PLAN_EQ_LOWPASS };
+#define PLAN_MAX_EQ 8
+
+struct plan_eq {
+	enum plan_eq_type type;
+	double freq_hz;			/* 10 .. 99 % of half the output rate */
+	double gain_db;			/* peak and shelves: -24 .. 24 */
+	double q;			/* peak, lowpass: 0.1 .. 10; 0 = the default */
+};
+
+/* A stem's compressor (SPEC 7a): feed-forward on its peak level. */
+struct plan_comp {
+	bool on;
+	double threshold_db;		/* -60 .. 0 */
+	double ratio;			/* 1 .. 20 */
+	double attack_ms;		/* 0.1 .. 500 */
+	double release_ms;		/* 1 .. 5000 */
+	double knee_db;			/* 0 .. 24 */
+	double makeup_db;		/* 0 .. 24 */
+};
+
 struct plan_stem {
 	char file[PLAN_NAME_MAX + 1];	/* a plain name inside stems/ */
 	double gain_db;
@@ -17,6 +39,14 @@ struct plan_stem {
 	double offset_ms;		/* >= 0 */
 	bool mute;
 	bool solo;
+	/* track processing, in this order, before gain and pan (SPEC 7a) */
+	bool invert;
+	double highpass_hz;		/* 0 = none; else 10 .. 1000 */
+	struct plan_eq eq[PLAN_MAX_EQ];
+	size_t n_eq;
+	struct plan_comp comp;
+	double fade_in_ms;		/* 0 = none */
+	double fade_out_ms;
 };
 
 enum plan_align { PLAN_ALIGN_OFFSETS, PLAN_ALIGN_AUTO };

@@ -110,7 +110,8 @@ static int load_stems(struct render *r, int stems_fd, struct stem *ref)
 	r->in = calloc(r->n, sizeof(*r->in));
 	r->gain = calloc(r->n, sizeof(*r->gain));
 	r->offset = calloc(r->n, sizeof(*r->offset));
-	if (!r->in || !r->gain || !r->offset)
+	r->fx = calloc(r->n, sizeof(*r->fx));
+	if (!r->in || !r->gain || !r->offset || !r->fx)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->n && !rc; i++) {
 		rc = stem_open(&r->in[i], stems_fd, r->list[i].file, r->err);
@@ -161,7 +162,18 @@ static int align_stems(struct render *r, struct stem *ref)
 	return rc;
 }
 
-/* ---- processing: gains by the pan law of SPEC section 8 ---- */
+/* ---- processing: each stem's chain (SPEC 7a), then gains by the pan law
+ * of SPEC section 8 ---- */
+
+static int track_chains(struct render *r)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < r->n && !rc; i++)
+		rc = trackfx_init(&r->fx[i], &r->list[i], i, r->rate, r->in[i].info.channels,
+				  r->in[i].out_frames, r->err);
+	return rc;
+}
 
 static void track_gains(struct render *r)
 {
@@ -227,6 +239,8 @@ static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float
 	got = stem_read(s, buf, (long)(to - from), r->err);
 	if (got < 0)
 		return (int)got;
+	if (trackfx_active(&r->fx[i]))
+		trackfx_run(&r->fx[i], buf, got);
 	float *a = acc + 2 * (from - pos);
 	if (s->info.channels == 1) {
 		for (long k = 0; k < got; k++) {
@@ -344,6 +358,7 @@ static void render_free(struct render *r, struct stem *ref)
 	stem_close(ref);
 	free(r->in);
 	free(r->gain);
+	free(r->fx);
 	free(r->offset);
 	free(r->list);
 	if (r->tmp_fd >= 0)
@@ -363,6 +378,8 @@ static int render_run(struct render *r, int stems_fd, const struct mix_target *o
 	if ((rc = align_stems(r, ref)))
 		return rc;
 	r_stage(r, MIX_PROCESSING);
+	if ((rc = track_chains(r)))
+		return rc;
 	track_gains(r);
 	if (r->length == 0) {
 		snprintf(r->err, AUDIO_ERR_MAX, "every stem is empty: nothing to mix");

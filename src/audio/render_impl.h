@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "audio_impl.h"
+#include "trackfx.h"
 #include "mixfs/mix.h"
 #include "mixfs/plan.h"
 
@@ -35,6 +36,7 @@ struct render {
 	size_t n;
 	struct stem *in;	/* owned, n of them */
 	float (*gain)[2];	/* owned: per stem, to left and right */
+	struct trackfx *fx;	/* owned: per stem, its processing (trackfx.h) */
 	int64_t *offset;	/* owned: output-rate samples */
 	int rate;
 	int64_t length;		/* output frames */

@@ -214,10 +214,123 @@ static void rq_filename(struct rq *q, const cJSON *v, const char *key, char *out
 	snprintf(out, PLAN_NAME_MAX + 1, "%s", v->valuestring);
 }
 
+static void rq_eq_band(struct rq *q, const cJSON *o, const char *prefix, struct plan_eq *b)
+{
+	static const char *const keys[] = { "type", "freq_hz", "gain_db", "q", NULL };
+	static const char *const types[] = { "peak", "lowshelf", "highshelf", "lowpass", NULL };
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
+	char key[96];
+	size_t k;
+
+	if (!cJSON_IsObject(o)) {
+		rq_fail(q, prefix, "%smust be an object", "");
+		return;
+	}
+	snprintf(key, sizeof(key), "%s.", prefix);
+	rq_keys(q, o, key, keys);
+	snprintf(key, sizeof(key), "%s.type", prefix);
+	for (k = 0; cJSON_IsString(t) && types[k] && strcmp(types[k], t->valuestring); k++)
+		;
+	if (!cJSON_IsString(t) || !types[k]) {
+		rq_fail(q, key, "%smust be \"peak\", \"lowshelf\", \"highshelf\" or \"lowpass\"", "");
+		return;
+	}
+	b->type = (enum plan_eq_type)k;
+	snprintf(key, sizeof(key), "%s.freq_hz", prefix);
+	if (!cJSON_GetObjectItemCaseSensitive(o, "freq_hz"))
+		rq_fail(q, key, "%smissing", "");
+	rq_number(q, o, "freq_hz", key, 10, 192000, &b->freq_hz);
+	snprintf(key, sizeof(key), "%s.gain_db", prefix);
+	if (b->type == PLAN_EQ_LOWPASS && cJSON_GetObjectItemCaseSensitive(o, "gain_db"))
+		rq_fail(q, key, "%sa lowpass has no gain", "");
+	else if (b->type != PLAN_EQ_LOWPASS && !cJSON_GetObjectItemCaseSensitive(o, "gain_db"))
+		rq_fail(q, key, "%smissing", "");
+	rq_number(q, o, "gain_db", key, -24, 24, &b->gain_db);
+	snprintf(key, sizeof(key), "%s.q", prefix);
+	if ((b->type == PLAN_EQ_LOWSHELF || b->type == PLAN_EQ_HIGHSHELF) &&
+	    cJSON_GetObjectItemCaseSensitive(o, "q"))
+		rq_fail(q, key, "%sshelves have a slope of 1, not a q", "");
+	rq_number(q, o, "q", key, 0.1, 10, &b->q);
+}
+
+static void rq_eq(struct rq *q, const cJSON *o, const char *prefix, struct plan_stem *s)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "eq");
+	char key[64];
+	size_t n = 0;
+
+	snprintf(key, sizeof(key), "%seq", prefix);
+	if (!v)
+		return;
+	if (!cJSON_IsArray(v)) {
+		rq_fail(q, key, "%smust be an array of bands", "");
+		return;
+	}
+	for (const cJSON *b = v->child; b && !q->rc; b = b->next, n++) {
+		char band[80];
+
+		if (n >= PLAN_MAX_EQ) {
+			rq_fail(q, key, "more than %s bands", "8");
+			return;
+		}
+		snprintf(band, sizeof(band), "%s[%zu]", key, n);
+		rq_eq_band(q, b, band, &s->eq[n]);
+	}
+	s->n_eq = n;
+}
+
+static void rq_compressor(struct rq *q, const cJSON *o, const char *prefix, struct plan_comp *c)
+{
+	static const char *const keys[] = { "threshold_db", "ratio", "attack_ms", "release_ms",
+					    "knee_db", "makeup_db", NULL };
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "compressor");
+	char key[96], sub[64];
+
+	snprintf(key, sizeof(key), "%scompressor", prefix);
+	if (!v || cJSON_IsNull(v))
+		return;
+	if (!cJSON_IsObject(v)) {
+		rq_fail(q, key, "%smust be an object", "");
+		return;
+	}
+	snprintf(sub, sizeof(sub), "%s.", key);
+	rq_keys(q, v, sub, keys);
+	*c = (struct plan_comp){ true, -18, 3, 10, 120, 0, 0 };
+	for (const char *const *k = keys; *k; k++) {
+		static const double lo[] = { -60, 1, 0.1, 1, 0, 0 }, hi[] = { 0, 20, 500, 5000, 24, 24 };
+		double *dst[] = { &c->threshold_db, &c->ratio, &c->attack_ms, &c->release_ms,
+				  &c->knee_db, &c->makeup_db };
+		size_t i = (size_t)(k - keys);
+
+		snprintf(key, sizeof(key), "%scompressor.%s", prefix, *k);
+		rq_number(q, v, *k, key, lo[i], hi[i], dst[i]);
+	}
+}
+
+/* invert, highpass_hz, eq, compressor, fade_in_ms, fade_out_ms (SPEC 7a) */
+static void rq_processing(struct rq *q, const cJSON *o, const char *prefix, struct plan_stem *s)
+{
+	const cJSON *hp = cJSON_GetObjectItemCaseSensitive(o, "highpass_hz");
+	char key[64];
+
+	snprintf(key, sizeof(key), "%sinvert", prefix);
+	rq_bool(q, o, "invert", key, &s->invert);
+	snprintf(key, sizeof(key), "%shighpass_hz", prefix);
+	if (!cJSON_IsNull(hp))
+		rq_number(q, o, "highpass_hz", key, 10, 1000, &s->highpass_hz);
+	rq_eq(q, o, prefix, s);
+	rq_compressor(q, o, prefix, &s->comp);
+	snprintf(key, sizeof(key), "%sfade_in_ms", prefix);
+	rq_number(q, o, "fade_in_ms", key, 0, 24.0 * 3600 * 1000, &s->fade_in_ms);
+	snprintf(key, sizeof(key), "%sfade_out_ms", prefix);
+	rq_number(q, o, "fade_out_ms", key, 0, 24.0 * 3600 * 1000, &s->fade_out_ms);
+}
+
 static void rq_stem(struct rq *q, const cJSON *o, size_t i, struct plan_stem *s)
 {
 	static const char *const keys[] = { "file", "gain_db", "pan", "offset_ms",
-					    "mute", "solo", NULL };
+					    "mute", "solo", "invert", "highpass_hz", "eq",
+					    "compressor", "fade_in_ms", "fade_out_ms", NULL };
 	char prefix[40], key[64];
 
 	snprintf(prefix, sizeof(prefix), "stems[%zu].", i);
@@ -242,6 +355,7 @@ static void rq_stem(struct rq *q, const cJSON *o, size_t i, struct plan_stem *s)
 	rq_bool(q, o, "mute", key, &s->mute);
 	snprintf(key, sizeof(key), "%ssolo", prefix);
 	rq_bool(q, o, "solo", key, &s->solo);
+	rq_processing(q, o, prefix, s);
 }
 
 static void rq_stems(struct rq *q, const cJSON *v, struct plan *p)

@@ -179,6 +179,40 @@ static void test_draft_names(void **state)
 	assert_false(request_name_is_draft("4913"));
 }
 
+/* SPEC 7a: a stem's processing reaches the plan as given */
+static void test_track_processing(void **state)
+{
+	struct plan p;
+
+	(void)state;
+	assert_int_equal(parse("{\"stems\": [{\"file\": \"v.wav\", \"invert\": true,"
+			       " \"highpass_hz\": 80, \"fade_in_ms\": 50, \"fade_out_ms\": 2000,"
+			       " \"eq\": [{\"type\": \"peak\", \"freq_hz\": 3000, \"gain_db\": 2.5, \"q\": 1.2},"
+			       " {\"type\": \"lowshelf\", \"freq_hz\": 120, \"gain_db\": -3},"
+			       " {\"type\": \"highshelf\", \"freq_hz\": 8000, \"gain_db\": 1.5},"
+			       " {\"type\": \"lowpass\", \"freq_hz\": 16000}]}]}", &p), 0);
+	assert_true(p.stems[0].invert);
+	assert_true(p.stems[0].highpass_hz == 80);
+	assert_true(p.stems[0].fade_in_ms == 50 && p.stems[0].fade_out_ms == 2000);
+	assert_int_equal(p.stems[0].n_eq, 4);
+	assert_int_equal(p.stems[0].eq[0].type, PLAN_EQ_PEAK);
+	assert_true(p.stems[0].eq[0].q == 1.2 && p.stems[0].eq[0].gain_db == 2.5);
+	assert_int_equal(p.stems[0].eq[1].type, PLAN_EQ_LOWSHELF);
+	assert_int_equal(p.stems[0].eq[2].type, PLAN_EQ_HIGHSHELF);
+	assert_int_equal(p.stems[0].eq[3].type, PLAN_EQ_LOWPASS);
+	assert_true(p.stems[0].eq[3].q == 0); /* the default, 1/sqrt(2), is the engine's */
+	plan_clear(&p);
+	assert_int_equal(parse("{\"stems\": [{\"file\": \"v.wav\", \"highpass_hz\": null}]}", &p), 0);
+	assert_true(p.stems[0].highpass_hz == 0 && p.stems[0].n_eq == 0 && !p.stems[0].invert);
+	plan_clear(&p);
+	assert_int_equal(parse("{\"stems\": [{\"file\": \"v.wav\", \"eq\": {}}]}", &p), -EINVAL);
+	assert_int_equal(parse("{\"stems\": [{\"file\": \"v.wav\", \"fade_in_ms\": -1}]}", &p), -EINVAL);
+	assert_int_equal(parse("{\"stems\": [{\"file\": \"v.wav\", \"eq\": [{\"type\": \"peak\","
+			       " \"freq_hz\": 9, \"gain_db\": 1}]}]}", &p), -EINVAL);
+	assert_int_equal(parse("{\"stems\": [{\"file\": \"v.wav\", \"eq\": [{\"type\": \"peak\","
+			       " \"freq_hz\": 1000, \"gain_db\": 25}]}]}", &p), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_key_errors_name_the_line),
 		cmocka_unit_test(test_path_escapes_are_refused),
 		cmocka_unit_test(test_draft_names),
+		cmocka_unit_test(test_track_processing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
