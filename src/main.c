@@ -116,9 +116,12 @@ static int render_main(int argc, char **argv)
 		return 1;
 	}
 	printf("output: %s\nduration_s: %.3f\nsample_rate: %d\nchannels: %d\n"
-	       "integrated_lufs: %.2f\ntrue_peak_dbtp: %.2f\ngain_db: %.2f\noffsets_ms:",
+	       "integrated_lufs: %.2f\ntrue_peak_dbtp: %.2f\ngain_db: %.2f\n"
+	       "loudness_range_lu: %.2f\nmax_gain_reduction_db: %.2f\ntarget_missed_lu: %.2f\n"
+	       "offsets_ms:",
 	       argv[4], res.duration_s, res.sample_rate, res.channels, res.integrated_lufs,
-	       res.true_peak_dbtp, res.gain_db);
+	       res.true_peak_dbtp, res.gain_db, res.loudness_range_lu, res.max_gain_reduction_db,
+	       res.target_missed_lu);
 	for (size_t i = 0; i < res.n_stems; i++)
 		printf(" %.3f", res.offsets_ms[i]);
 	printf("\n");

@@ -44,6 +44,9 @@ struct job_result {
 	double integrated_lufs;
 	double true_peak_dbtp;
 	double gain_db;
+	double loudness_range_lu;
+	double max_gain_reduction_db;
+	double target_missed_lu;
 	/* The offsets used, per stem in plan order (after "auto" refinement). */
 	size_t n_offsets;
 	double offsets_ms[JOB_MAX_OFFSETS];

@@ -41,6 +41,10 @@ struct mix_result {
 	double true_peak_dbtp;	/* of the output, 4x oversampled */
 	double gain_db;		/* mastering gain before the limiter */
 	bool target_reached;	/* within 0.1 LU of the target (or no master) */
+	double loudness_range_lu;	/* of the output (EBU Tech 3342) */
+	double max_gain_reduction_db;	/* the limiter's deepest, >= 0 (0 in normalize) */
+	double target_missed_lu;	/* how far under the target it stayed (normalize
+					 * stopped at the ceiling), else 0 */
 	size_t n_stems;
 	double offsets_ms[MIX_MAX_STEMS];	/* used, per stem in plan order */
 };

@@ -50,6 +50,9 @@ struct plan_stem {
 };
 
 enum plan_align { PLAN_ALIGN_OFFSETS, PLAN_ALIGN_AUTO };
+/* limit: gain, then the true-peak limiter; normalize: one linear gain,
+ * stopping at the ceiling (SPEC 7a) */
+enum plan_master_mode { PLAN_MASTER_LIMIT, PLAN_MASTER_NORMALIZE };
 enum plan_format { PLAN_FMT_WAV, PLAN_FMT_FLAC };
 
 /* Stems one mix takes, as listed or found in stems/. */
@@ -68,6 +71,7 @@ struct plan {
 	bool master;
 	double target_lufs;
 	double true_peak_dbtp;
+	enum plan_master_mode master_mode;
 	enum plan_format format;
 	int bit_depth;				/* 16, 24, or 32 (float) */
 };

@@ -19,9 +19,11 @@
 #define LIMIT_MARGIN_DB 0.15	/* the limiter aims this far under the ceiling */
 #define LIMIT_LOOKAHEAD_MS 2.0
 #define LIMIT_RELEASE_MS 80.0
+#define NORMALIZE_MARGIN_DB 0.1	/* under the ceiling, so other meters agree */
 
 struct pass_out {
 	double lufs;
+	double lra;		/* the export pass's loudness range */
 	float true_peak;	/* of what left the limiter, 4x oversampled */
 	float min_gain;
 };
@@ -86,9 +88,9 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 
 	if (ex)
 		k.det = tp_new();
-	else
-		k.meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
-	if ((!ex && !k.meter) || (ex && !k.det) || (ceiling > 0 && !lim) || !rec ||
+	/* a search pass measures loudness, the export its loudness range */
+	k.meter = ebur128_init(2, (unsigned long)r->rate, ex ? EBUR128_MODE_LRA : EBUR128_MODE_I);
+	if (!k.meter || (ex && !k.det) || (ceiling > 0 && !lim) || !rec ||
 	    stage_start(&st, AUDIO_BLOCK, pass_sink_fn, &k))
 		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
@@ -112,7 +114,10 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 		k.true_peak = fmax_f(k.true_peak, tp_push(k.det, 0, 0));
 	out->true_peak = k.true_peak;
 	out->lufs = -INFINITY;
-	if (!rc && k.meter && ebur128_loudness_global(k.meter, &out->lufs))
+	out->lra = 0;
+	if (!rc && !ex && ebur128_loudness_global(k.meter, &out->lufs))
+		rc = -EIO;
+	if (!rc && ex && ebur128_loudness_range(k.meter, &out->lra))
 		rc = -EIO;
 	out->min_gain = lim ? limiter_min_gain(lim) : 1;
 	if (k.meter)
@@ -134,6 +139,24 @@ struct master_plan {
 	double lufs;
 };
 
+/* normalize: one linear gain to the target, unless the true peak would go
+ * over the ceiling (less a margin for meters that oversample otherwise):
+ * then the gain that puts it there, and the target is missed. */
+static int normalize(struct render *r, struct master_plan *mp)
+{
+	double room = r->plan->true_peak_dbtp - NORMALIZE_MARGIN_DB - db(r->peak_max);
+
+	if (mp->gain_db <= room) {
+		r_log(r, "mastering: normalize, %+.2f dB of gain meets the target", mp->gain_db);
+		return 0;
+	}
+	r_log(r, "mastering: normalize stops at the ceiling: %+.2f dB of gain, %.2f LU short of "
+	      "the target", room, mp->gain_db - room);
+	mp->lufs = r->l0 + room;
+	mp->gain_db = room;
+	return 0;
+}
+
 /* Find the gain that puts the limited mix on target. */
 static int master_search(struct render *r, float ceiling, struct master_plan *mp)
 {
@@ -151,6 +174,8 @@ static int master_search(struct render *r, float ceiling, struct master_plan *mp
 	}
 	mp->gain_db = g;
 	mp->lufs = target;
+	if (r->plan->master_mode == PLAN_MASTER_NORMALIZE)
+		return normalize(r, mp);
 	mp->limit = pow(10.0, g / 20.0) * r->peak_max > ceiling;
 	if (!mp->limit) {
 		r_log(r, "mastering: %+.2f dB of gain meets the target with no limiting", g);
@@ -218,8 +243,14 @@ int master_and_export(struct render *r, const struct mix_target *out,
 	res->integrated_lufs = mp.lufs;
 	res->true_peak_dbtp = po.true_peak > 0 ? db(po.true_peak) : -INFINITY;
 	res->gain_db = mp.gain_db;
+	res->loudness_range_lu = po.lra;
+	res->max_gain_reduction_db = mp.limit && po.min_gain < 1 ? -db(po.min_gain) : 0;
+	res->target_missed_lu = r->plan->master && mp.lufs < r->plan->target_lufs - 0.1
+					? r->plan->target_lufs - mp.lufs : 0;
 	res->target_reached = !r->plan->master ||
 			      fabs(mp.lufs - r->plan->target_lufs) <= 0.1;
+	r_log(r, "loudness range %.1f LU; the limiter took off %.2f dB at most", res->loudness_range_lu,
+	      res->max_gain_reduction_db);
 	if (r->plan->master && !res->target_reached)
 		r_log(r, "mastering: reached %.2f LUFS, not the %.2f LUFS target", mp.lufs,
 		      r->plan->target_lufs);

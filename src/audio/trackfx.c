@@ -92,6 +92,9 @@ static void comp_init(struct compressor *c, const struct plan_comp *p, int rate)
 	c->makeup = p->makeup_db;
 	c->a_att = exp(-1000.0 / (p->attack_ms * rate));
 	c->a_rel = exp(-1000.0 / (p->release_ms * rate));
+	c->knee_lin = pow(10, (c->threshold - c->knee / 2) / 20);
+	c->g_db = c->makeup;
+	c->g = pow(10, c->makeup / 20);
 }
 
 /* The static curve: how far above the curve a level @l (dB) is, i.e. the
@@ -111,22 +114,34 @@ static double comp_overshoot(const struct compressor *c, double l)
 	return (1 - 1 / c->ratio) * over;
 }
 
-/* Stereo-linked: one gain for all channels, from their highest peak. */
+/* 20 log10(e): dB from a natural logarithm, and back with exp(), which
+ * cost less than log10() and pow() in the per-sample loop. */
+#define DB_PER_NEPER 8.685889638065036
+
+/* Stereo-linked: one gain for all channels, from their highest peak. The
+ * logarithm is taken only for peaks that reach the knee, and the gain is
+ * recomputed only when it moved by more than 1e-5 dB (1e-6 of a step of
+ * amplitude): the curve and the time constants are untouched by either. */
 static void comp_run(struct compressor *c, float *buf, long frames, int channels)
 {
 	for (long k = 0; k < frames; k++) {
 		float *f = buf + k * channels;
-		double peak = 0, xl, g;
+		double peak = 0, xl = 0, g_db;
 
 		for (int ch = 0; ch < channels; ch++)
 			peak = fmax(peak, fabs(f[ch]));
-		xl = comp_overshoot(c, 20 * log10(fmax(peak, 1e-10)));
+		if (peak > c->knee_lin)
+			xl = comp_overshoot(c, DB_PER_NEPER * log(peak));
 		c->y1 = fmax(xl, c->a_rel * c->y1 + (1 - c->a_rel) * xl);
 		c->yl = c->a_att * c->yl + (1 - c->a_att) * c->y1;
 		c->max_reduction = fmax(c->max_reduction, c->yl);
-		g = pow(10, (c->makeup - c->yl) / 20);
+		g_db = c->makeup - c->yl;
+		if (fabs(g_db - c->g_db) > 1e-5) {
+			c->g_db = g_db;
+			c->g = exp(g_db / DB_PER_NEPER);
+		}
 		for (int ch = 0; ch < channels; ch++)
-			f[ch] = (float)(f[ch] * g);
+			f[ch] = (float)(f[ch] * c->g);
 	}
 }
 
@@ -165,25 +180,30 @@ bool trackfx_active(const struct trackfx *fx)
 	return fx->invert || fx->n_bq > 0 || fx->comp.on || fx->fade_in > 0 || fx->fade_out > 0;
 }
 
-static void bq_run(struct biquad *b, float *buf, long frames, int channels)
+/* The cascade, a frame at a time and every channel and band in one pass:
+ * the recursions of different channels and bands are independent, so the
+ * processor overlaps them (filtering one band over the whole block at a
+ * time waits on each sample's previous result). Same arithmetic, same
+ * order per sample, as one band after the other. */
+static void filters_run(struct trackfx *fx, float *buf, long frames)
 {
-	for (int ch = 0; ch < channels; ch++) {
-		double x1 = b->x1[ch], x2 = b->x2[ch], y1 = b->y1[ch], y2 = b->y2[ch];
+	for (long k = 0; k < frames; k++) {
+		for (int ch = 0; ch < fx->channels; ch++) {
+			double x = buf[k * fx->channels + ch];
 
-		for (long k = 0; k < frames; k++) {
-			double x = buf[k * channels + ch];
-			double y = b->b0 * x + b->b1 * x1 + b->b2 * x2 - b->a1 * y1 - b->a2 * y2;
+			for (int i = 0; i < fx->n_bq; i++) {
+				struct biquad *b = &fx->bq[i];
+				double y = b->b0 * x + b->b1 * b->x1[ch] + b->b2 * b->x2[ch] -
+					   b->a1 * b->y1[ch] - b->a2 * b->y2[ch];
 
-			x2 = x1;
-			x1 = x;
-			y2 = y1;
-			y1 = y;
-			buf[k * channels + ch] = (float)y;
+				b->x2[ch] = b->x1[ch];
+				b->x1[ch] = x;
+				b->y2[ch] = b->y1[ch];
+				b->y1[ch] = y;
+				x = (float)y; /* each band's output is a float sample, as in sox */
+			}
+			buf[k * fx->channels + ch] = (float)x;
 		}
-		b->x1[ch] = x1;
-		b->x2[ch] = x2;
-		b->y1[ch] = y1;
-		b->y2[ch] = y2;
 	}
 }
 
@@ -207,8 +227,8 @@ void trackfx_run(struct trackfx *fx, float *buf, long frames)
 	if (fx->invert)
 		for (long k = 0; k < n; k++)
 			buf[k] = -buf[k];
-	for (int i = 0; i < fx->n_bq; i++)
-		bq_run(&fx->bq[i], buf, frames, fx->channels);
+	if (fx->n_bq)
+		filters_run(fx, buf, frames);
 	if (fx->comp.on)
 		comp_run(&fx->comp, buf, frames, fx->channels);
 	if (fx->fade_in > 0 || fx->fade_out > 0) {

@@ -29,6 +29,8 @@ struct compressor {
 	double threshold, ratio, knee, makeup;	/* dB, and the ratio */
 	double a_att, a_rel;	/* one-pole coefficients of the time constants */
 	double y1, yl;		/* detector state: released peak, attack-smoothed */
+	double knee_lin;	/* the level (linear) under which nothing is asked */
+	double g_db, g;		/* the last gain computed, in dB and linear */
 	double max_reduction;	/* dB, the most it took off */
 };
 

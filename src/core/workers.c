@@ -206,6 +206,9 @@ static void result_from_mix(struct job_result *out, const struct mix_result *m)
 	out->integrated_lufs = m->integrated_lufs;
 	out->true_peak_dbtp = m->true_peak_dbtp;
 	out->gain_db = m->gain_db;
+	out->loudness_range_lu = m->loudness_range_lu;
+	out->max_gain_reduction_db = m->max_gain_reduction_db;
+	out->target_missed_lu = m->target_missed_lu;
 	out->n_offsets = m->n_stems < JOB_MAX_OFFSETS ? m->n_stems : JOB_MAX_OFFSETS;
 	memcpy(out->offsets_ms, m->offsets_ms, out->n_offsets * sizeof(double));
 }

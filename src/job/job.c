@@ -194,6 +194,9 @@ static cJSON *json_result(const struct job_result *r)
 	cJSON_AddNumberToObject(o, "integrated_lufs", r->integrated_lufs);
 	cJSON_AddNumberToObject(o, "true_peak_dbtp", r->true_peak_dbtp);
 	cJSON_AddNumberToObject(o, "gain_db", r->gain_db);
+	cJSON_AddNumberToObject(o, "loudness_range_lu", r->loudness_range_lu);
+	cJSON_AddNumberToObject(o, "max_gain_reduction_db", r->max_gain_reduction_db);
+	cJSON_AddNumberToObject(o, "target_missed_lu", r->target_missed_lu);
 	offs = cJSON_AddArrayToObject(o, "offsets_ms");
 	for (size_t i = 0; offs && i < r->n_offsets; i++)
 		cJSON_AddItemToArray(offs, cJSON_CreateNumber(r->offsets_ms[i]));
@@ -374,6 +377,9 @@ static void rd_result(struct rd *r, struct job_result *res)
 	rd_num(&sub, "integrated_lufs", &res->integrated_lufs);
 	rd_num(&sub, "true_peak_dbtp", &res->true_peak_dbtp);
 	rd_num(&sub, "gain_db", &res->gain_db);
+	rd_num(&sub, "loudness_range_lu", &res->loudness_range_lu);
+	rd_num(&sub, "max_gain_reduction_db", &res->max_gain_reduction_db);
+	rd_num(&sub, "target_missed_lu", &res->target_missed_lu);
 	res->sample_rate = (int)json_clamp(rate, 0, 10000000);
 	res->channels = (int)json_clamp(ch, 0, 64);
 	offs = cJSON_GetObjectItemCaseSensitive(v, "offsets_ms");

@@ -423,7 +423,8 @@ static void rq_align(struct rq *q, const cJSON *o, struct plan *p)
 
 static void rq_master(struct rq *q, const cJSON *v, struct plan *p)
 {
-	static const char *const keys[] = { "target_lufs", "true_peak_dbtp", NULL };
+	static const char *const keys[] = { "target_lufs", "true_peak_dbtp", "mode", NULL };
+	const cJSON *mode;
 
 	if (!v)
 		return;
@@ -438,6 +439,14 @@ static void rq_master(struct rq *q, const cJSON *v, struct plan *p)
 	rq_keys(q, v, "master.", keys);
 	rq_number(q, v, "target_lufs", "master.target_lufs", -40, -5, &p->target_lufs);
 	rq_number(q, v, "true_peak_dbtp", "master.true_peak_dbtp", -12, 0, &p->true_peak_dbtp);
+	if (!(mode = cJSON_GetObjectItemCaseSensitive(v, "mode")))
+		return;
+	if (cJSON_IsString(mode) && strcmp(mode->valuestring, "limit") == 0)
+		p->master_mode = PLAN_MASTER_LIMIT;
+	else if (cJSON_IsString(mode) && strcmp(mode->valuestring, "normalize") == 0)
+		p->master_mode = PLAN_MASTER_NORMALIZE;
+	else
+		rq_fail(q, "master.mode", "%smust be \"limit\" or \"normalize\"", "");
 }
 
 static void rq_output(struct rq *q, const cJSON *v, struct plan *p)

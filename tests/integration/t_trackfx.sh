@@ -132,6 +132,41 @@ check "a tone burst is reduced by ${1:-?} dB at -6 dBFS (10.5 expected)" within 
 check "attack: 63 % of the reduction after ${2:-?} ms (25 ms within 20 %)" within "${2:-0}" 25 5
 check "release: 63 % of the recovery after ${3:-?} ms (200 ms within 20 %)" within "${3:-0}" 200 40
 
+# mastering modes: normalize reaches the target with one linear gain when
+# the ceiling allows, and stops at the ceiling (saying by how much it
+# missed) when it does not; limit reports how hard the limiter worked; the
+# loudness range of the output is in the result (ffmpeg's meter as oracle)
+sox -n -r 48000 -b 24 -c 2 "$s/stems/dyn.wav" synth 60 pinknoise tremolo 0.05 90 gain -30
+rm -f "$s/stems/sine.wav" "$s/stems/burst.wav"
+master() { # NAME "MASTER JSON": render dyn.wav alone, print its result lines
+	echo "{\"stems\": [{\"file\": \"dyn.wav\"}], \"master\": $2}" >"$t/$1.json"
+	"$MIXFS" render "$s" "$t/$1.json" "$t/$1.wav" >"$t/$1.out" 2>"$t/$1.log"
+}
+field() { sed -n "s/^$2: //p" "$t/$1.out"; }
+master norm '{"target_lufs": -30, "true_peak_dbtp": -1, "mode": "normalize"}'
+set -- $(loudness "$t/norm.wav")
+check "normalize reaches -30 LUFS by ffmpeg's meter ($1)" within "$1" -30 0.1
+check "... under the ceiling ($2 dBTP)" le "$2" -1
+check "... with no limiting (max_gain_reduction_db $(field norm max_gain_reduction_db))" \
+	test "$(field norm max_gain_reduction_db)" = 0.00
+master short '{"target_lufs": -8, "true_peak_dbtp": -1, "mode": "normalize"}'
+set -- $(loudness "$t/short.wav")
+check "normalize toward -8 LUFS stops at the ceiling: $2 dBTP, under -1 by ffmpeg's meter" \
+	sh -c "awk -v p='$2' 'BEGIN { exit !(p <= -1 && p >= -1.3) }'"
+check "... at $1 LUFS, as its result says ($(field short integrated_lufs))" within "$1" "$(field short integrated_lufs)" 0.1
+check "... and its log says how far short it is" grep -q "normalize stops at the ceiling: .* LU short of the target" "$t/short.log"
+check "... as does its result: target_missed_lu $(field short target_missed_lu) = -8 - $(field short integrated_lufs)" \
+	within "$(field short target_missed_lu)" "$(awk -v l="$(field short integrated_lufs)" 'BEGIN { print -8 - l }')" 0.02
+check "a target reached misses nothing" test "$(field norm target_missed_lu)" = 0.00
+master lim '{"target_lufs": -12, "true_peak_dbtp": -1}'
+check "limit mode reports the limiter's deepest reduction ($(field lim max_gain_reduction_db) dB)" \
+	awk -v g="$(field lim max_gain_reduction_db)" 'BEGIN { exit !(g > 1) }'
+lra=$(ffmpeg -nostats -hide_banner -i "$t/norm.wav" -af ebur128 -f null - 2>&1 | awk '/LRA:/ { v = $2 } END { print v }')
+check "the loudness range in the result ($(field norm loudness_range_lu) LU) is ffmpeg's ($lra LU) within 2 LU" \
+	within "$(field norm loudness_range_lu)" "$lra" 2
+master loud '{"mode": "loud"}'
+check "an unknown mastering mode is refused, naming it: $(tail -n 1 "$t/loud.log")" grep -q 'key "master.mode"' "$t/loud.log"
+
 # errors that name the key
 bad() { # NAME MEMBERS EXPECTED-IN-MESSAGE
 	echo "{\"stems\": [{\"file\": \"a48.wav\"$2}], \"master\": null}" >"$t/bad.json"

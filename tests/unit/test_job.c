@@ -263,6 +263,35 @@ static void test_host_round_trip(void **state)
 	assert_false(job_host_valid("0123456789012345678901234567890123456789012345678901234567890123"));
 }
 
+/* SPEC 7a: the result's loudness range and the limiter's deepest
+ * reduction survive the record */
+static void test_result_round_trip(void **state)
+{
+	struct job j, back;
+	char err[128], *json;
+
+	(void)state;
+	job_init_new(&j, "s1", 1000, 0);
+	j.result.present = true;
+	j.result.integrated_lufs = -14;
+	j.result.loudness_range_lu = 7.5;
+	j.result.max_gain_reduction_db = 3.25;
+	j.result.target_missed_lu = 1.5;
+	j.result.n_offsets = 2;
+	j.result.offsets_ms[1] = 8000.5;
+	json = job_to_json(&j);
+	assert_non_null(strstr(json, "\"loudness_range_lu\""));
+	assert_int_equal(job_from_json(json, &back, err, sizeof(err)), 0);
+	assert_true(back.result.loudness_range_lu == 7.5);
+	assert_true(back.result.max_gain_reduction_db == 3.25);
+	assert_true(back.result.target_missed_lu == 1.5);
+	assert_int_equal(back.result.n_offsets, 2);
+	assert_true(back.result.offsets_ms[1] == 8000.5);
+	free(json);
+	job_clear(&back);
+	job_clear(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_minimal_record_loads),
 		cmocka_unit_test(test_bad_records_name_the_key),
 		cmocka_unit_test(test_host_round_trip),
+		cmocka_unit_test(test_result_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
