@@ -120,17 +120,20 @@ awk -v a="$tree_t" -v b="$solo_t" 'BEGIN { printf "\nthe tree and queue add %.1f
 rm -rf "$sc/media" "$sc/mnt"
 
 echo
-echo "## Peak memory: 180 s against 1,800 s"
+echo "## 180 s against 1,800 s: time, CPU against the floor, peak memory"
 mkdir -p "$sc/long/stems"
 for f in $stems; do sox "$sc/b8/stems/$f" "$sc/long/stems/$f" repeat 9; done
 cp "$sc/b8/truth" "$sc/long/truth"
+cat "$sc"/long/stems/*.wav >/dev/null
 set -- $(timed "$mixfs" render "$sc/long" "$sc/req.json" "$sc/long.wav")
-long_t=$1 long_rss=$2
-echo "| song | time | peak RSS |"
-echo "|---|---|---|"
-echo "| 180 s | $ours_t s | $((ours_rss / 1024)) MB |"
-echo "| 1,800 s | $long_t s | $((long_rss / 1024)) MB |"
-rm -rf "$sc/long" "$sc/long.wav" "$sc/ours.wav"
+long_t=$1 long_rss=$2 long_cpu=$3
+set -- $(timed "$sc/floor" "$sc/floor.wav" "$sc"/long/stems/*.wav)
+lfloor_t=$1 lfloor_cpu=$3
+echo "| song | mixfs wall | mixfs CPU | floor wall / CPU | x floor (wall / CPU) | peak RSS |"
+echo "|---|---|---|---|---|---|"
+echo "| 180 s | $ours_t s | $ours_cpu s | $floor_t s / $floor_cpu s | $(x "$ours_t" "$floor_t") / $(x "$ours_cpu" "$floor_cpu") | $((ours_rss / 1024)) MB |"
+echo "| 1,800 s | $long_t s | $long_cpu s | $lfloor_t s / $lfloor_cpu s | $(x "$long_t" "$lfloor_t") / $(x "$long_cpu" "$lfloor_cpu") | $((long_rss / 1024)) MB |"
+rm -rf "$sc/long" "$sc/long.wav" "$sc/ours.wav" "$sc/floor.wav"
 
 echo
 echo "## Track processing: high-pass, three EQ bands and a compressor on every stem"
