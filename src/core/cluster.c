@@ -26,7 +26,6 @@
 
 #define SYNC_MS 250
 #define REQUEUE_MS 1000
-#define MAX_ATTEMPTS 3
 
 util_ms core_clock(const struct core *c)
 {
@@ -225,7 +224,7 @@ static int edit_requeue(void *ctx, struct job *j)
 	util_ms now = core_clock(c);
 	char line[160];
 
-	if (j->attempts >= MAX_ATTEMPTS) {
+	if (j->attempts >= CORE_MAX_ATTEMPTS) {
 		/* no attempt follows to sweep what the last one left */
 		store_sweep_attempts(&c->store, j->session, j->id);
 		job_set_state(j, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);

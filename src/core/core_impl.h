@@ -16,6 +16,10 @@
 #include "mixfs/core.h"
 #include "mixfs/hmap.h"
 
+/* A job that has started this many times and is found interrupted again
+ * fails "interrupted" (SPEC 1; with a database, SPEC 9). */
+#define CORE_MAX_ATTEMPTS 3
+
 struct csession;
 
 struct cjob {

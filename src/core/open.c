@@ -15,7 +15,6 @@
 #include "core_impl.h"
 #include "mixfs/log.h"
 
-#define MAX_ATTEMPTS 3
 
 /* ---- open: load and recover ---- */
 
@@ -114,7 +113,7 @@ static void sort_session(void *ctx, void *val)
 }
 
 /* A job found active at open was running when the daemon died (or was
- * queued). Requeue it, or fail it once it has started MAX_ATTEMPTS times. */
+ * queued). Requeue it, or fail it once it has started CORE_MAX_ATTEMPTS times. */
 static void recover_job(struct core *c, struct cjob *cj, util_ms now)
 {
 	struct job next;
@@ -125,7 +124,7 @@ static void recover_job(struct core *c, struct cjob *cj, util_ms now)
 	}
 	if (job_copy(&next, &cj->rec))
 		return;
-	if (next.attempts >= MAX_ATTEMPTS) {
+	if (next.attempts >= CORE_MAX_ATTEMPTS) {
 		job_set_state(&next, JOB_ERROR, now, c->cfg.ttls.complete, c->cfg.ttls.failed);
 		log_warn("job %s: interrupted %d times; failing it", next.id, next.attempts);
 		if (job_set_str(&next.error, "interrupted")) {
