@@ -17,7 +17,10 @@ MEDIA=$T/media
 HOSTS=
 OPTS="workers=1,job_ttl=1"
 . tests/lib/cluster.sh
-trap 'for h in alpha beta gamma; do [ -e "$T/$h.pid" ] && host_stop "$h"; done; pg_stop' EXIT
+# set +e: under set -e a failing command would end the trap before the
+# database is stopped
+trap 'set +e; for h in alpha beta gamma; do [ -e "$T/$h.pid" ] && host_stop "$h"; done; [ -n "${MIXFS_PID:-}" ] && mixfs_unmount; pg_stop' EXIT
+trap 'exit 143' TERM INT
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

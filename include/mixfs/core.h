@@ -24,12 +24,15 @@
 #include "mixfs/job.h"
 #include "mixfs/store.h"
 
+#define CORE_WORKERS_MAX 64
+
 struct core_config {
 	const char *media_dir;
 	const char *outputs_dir;
 	struct cleanup_ttls ttls;
 	unsigned max_jobs_per_session;	/* 0 = no limit */
-	unsigned workers;		/* 0 = jobs stay queued (tests) */
+	unsigned workers;		/* 0 = jobs stay queued (tests); at most
+					 * CORE_WORKERS_MAX */
 	double cleanup_interval_s;	/* 0 = only on enqueue and at open */
 	/* SPEC 9: with @database (a libpq conninfo) records are rows shared
 	 * by several hosts; NULL = the file store */

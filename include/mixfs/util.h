@@ -61,6 +61,10 @@ int util_temp_open_at(int dirfd, const char *name, char tmp[UTIL_TEMP_NAME_MAX])
 int util_write_atomic_at(int dirfd, const char *name, const void *data, size_t len,
 			 unsigned mode);
 
+/* The 64-bit FNV-1a hash of @len bytes: map buckets, inode numbers and
+ * digests of text, where a collision costs a lookup, never correctness. */
+uint64_t util_fnv1a(const void *data, size_t len);
+
 /* write(2) all of @len bytes, through EINTR and short writes. 0 or -errno. */
 int util_write_all(int fd, const void *data, size_t len);
 

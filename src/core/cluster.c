@@ -429,35 +429,22 @@ static void held(void *ctx, const char *jid, bool cancel)
 	pthread_mutex_unlock(&k->c->lock);
 }
 
-struct running_ctx {
-	char (*ids)[JOB_ID_LEN + 1];
-	size_t n, cap;
-};
-
-static void running_id(void *ctx, void *val)
-{
-	struct running_ctx *k = ctx;
-	struct cjob *cj = val;
-
-	if (cj->running && !cj->lost &&
-	    !util_grow((void **)&k->ids, &k->cap, k->n, sizeof(*k->ids)))
-		memcpy(k->ids[k->n++], cj->rec.id, JOB_ID_LEN + 1);
-}
-
 /* Renew the leases of the jobs this host's workers run. A running job
  * whose renewal fails keeps its old deadline, and its worker stops before
  * it passes (workers.c). */
 static void renew(struct core *c)
 {
 	struct renew_ctx k = { c, util_mono_ms() };
-	struct running_ctx r = { 0 };
+	core_jid ids[CORE_WORKERS_MAX];
+	size_t n = 0;
 
 	pthread_mutex_lock(&c->lock);
-	hmap_each(&c->jobs, running_id, &r);
+	for (unsigned i = 0; i < c->n_threads && n < CORE_WORKERS_MAX; i++)
+		if (c->threads[i].job[0])
+			memcpy(ids[n++], c->threads[i].job, sizeof(*ids));
 	pthread_mutex_unlock(&c->lock);
-	if (r.n)
-		pgs_renew(c->pg, (const char (*)[JOB_ID_LEN + 1])r.ids, r.n, held, &k);
-	free(r.ids);
+	if (n)
+		pgs_renew(c->pg, (const char (*)[JOB_ID_LEN + 1])ids, n, held, &k);
 }
 
 static void requeue(struct core *c, bool own)

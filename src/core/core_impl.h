@@ -105,6 +105,14 @@ extern const struct core_records core_pg_records;
 
 struct pgs;
 
+/* A worker thread, and the job it runs: what a host renews the leases of
+ * (cluster.c) without looking through every job. */
+struct core_worker {
+	pthread_t id;
+	struct core *c;
+	core_jid job;		/* protected by lock: "" when idle */
+};
+
 struct core {
 	struct core_config cfg;
 	struct store store;
@@ -136,7 +144,7 @@ struct core {
 	struct cjob **stranded;		/* protected by lock: jobs with a pending */
 	size_t n_stranded, cap_stranded;
 	bool stopping;			/* protected by lock */
-	pthread_t *threads;
+	struct core_worker *threads;	/* cfg.workers of them */
 	unsigned n_threads;
 	pthread_t housekeeper;
 	bool housekeeper_started;

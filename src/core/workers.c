@@ -441,7 +441,8 @@ static struct cjob *claim(struct core *c)
 
 static void *worker_main(void *arg)
 {
-	struct core *c = arg;
+	struct core_worker *w = arg;
+	struct core *c = w->c;
 
 	for (;;) {
 		struct cjob *cj;
@@ -464,10 +465,12 @@ static void *worker_main(void *arg)
 			cj->cancel = false;
 		}
 		c->busy++;
+		memcpy(w->job, cj->rec.id, sizeof(w->job));
 		pthread_mutex_unlock(&c->lock);
 		run_job(c, cj); /* the job may be gone once it returns */
 		pthread_mutex_lock(&c->lock);
 		c->busy--;
+		w->job[0] = '\0';
 		pthread_mutex_unlock(&c->lock);
 	}
 }
@@ -551,7 +554,8 @@ int core_workers_start(struct core *c)
 	if (!c->threads)
 		return -ENOMEM;
 	for (unsigned i = 0; i < c->cfg.workers; i++) {
-		if ((rc = pthread_create(&c->threads[i], NULL, worker_main, c)))
+		c->threads[i].c = c;
+		if ((rc = pthread_create(&c->threads[i].id, NULL, worker_main, &c->threads[i])))
 			return -rc;
 		c->n_threads++;
 	}
@@ -571,11 +575,14 @@ void core_workers_stop(struct core *c)
 	pthread_cond_broadcast(&c->hk_cond);
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < c->n_threads; i++)
-		pthread_join(c->threads[i], NULL);
+		pthread_join(c->threads[i].id, NULL);
 	if (c->housekeeper_started)
 		pthread_join(c->housekeeper, NULL);
+	/* the sync thread (cluster.c) reads the workers under the lock */
+	pthread_mutex_lock(&c->lock);
 	free(c->threads);
 	c->threads = NULL;
 	c->n_threads = 0;
+	pthread_mutex_unlock(&c->lock);
 	c->housekeeper_started = false;
 }

@@ -189,13 +189,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (handle_publish(fs, h, fi)) {
-		handle_free(h);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (fuse_reply_open(req, fi))
-		handle_put(fs, handle_retire(fs, fi));
+	handle_reply_open(fs, req, h, fi);
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

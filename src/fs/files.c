@@ -147,15 +147,6 @@ static bool page_cached(const struct node *n, const struct handle *h)
 	return h->kind == H_BUF && n->kind == N_JOB_FILE;
 }
 
-static uint64_t digest(const char *buf, size_t len)
-{
-	uint64_t d = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < len; i++)
-		d = (d ^ (unsigned char)buf[i]) * 1099511628211ULL;
-	return d ^ len;
-}
-
 /*
  * May the kernel keep the pages it has of @n? Decided at every open
  * against the text just rendered, so a `cat` after a change never gets
@@ -165,7 +156,7 @@ static uint64_t digest(const char *buf, size_t len)
  */
 static bool keep_pages(struct mixfs_fs *fs, const struct node *n, const struct handle *h)
 {
-	if (nodes_served_same(&fs->nodes, n->ino, digest(h->buf, h->len)))
+	if (nodes_served_same(&fs->nodes, n->ino, util_fnv1a(h->buf, h->len) ^ h->len))
 		return true;
 	fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	return false;
@@ -195,13 +186,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* a job's mix never changes; the session's is invalidated when replaced */
 	if (h->kind == H_FD)
 		fi->keep_cache = n.kind != N_STEM_FILE;
-	if (handle_publish(fs, h, fi)) {
-		handle_free(h);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (fuse_reply_open(req, fi))
-		handle_put(fs, handle_retire(fs, fi));
+	handle_reply_open(fs, req, h, fi);
 }
 
 static void reply_slice(fuse_req_t req, const char *buf, size_t len, size_t size, off_t off)

@@ -134,8 +134,8 @@ static int check_opts(const struct fs_opts *o, const char *mp)
 		return fail("%s%s", "need MEDIA_DIR and MOUNTPOINT (see mixfs -h)", "");
 	if (!(o->job_ttl > 0) || !(o->failed_ttl > 0))
 		return fail("%s%s", "job_ttl and failed_ttl must be positive hours", "");
-	if (o->workers > 64)
-		return fail("%s%s", "workers must be 0..64", "");
+	if (o->workers > CORE_WORKERS_MAX)
+		return fail("workers must be 0..%s%s", "64", "");
 	if (o->cleanup_interval < 0)
 		return fail("%s%s", "cleanup_interval must be 0 or more seconds", "");
 	if (!(o->lease >= 1) || o->lease > 86400)

@@ -77,6 +77,18 @@ int handle_publish(struct mixfs_fs *fs, struct handle *h, struct fuse_file_info 
 	return rc;
 }
 
+void handle_reply_open(struct mixfs_fs *fs, fuse_req_t req, struct handle *h,
+		       struct fuse_file_info *fi)
+{
+	if (handle_publish(fs, h, fi)) {
+		handle_free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_open(req, fi)) /* the kernel will never release it */
+		handle_put(fs, handle_retire(fs, fi));
+}
+
 /* The handle of @fi with a reference (handle_put it), or NULL if released. */
 struct handle *handle_get(struct mixfs_fs *fs, const struct fuse_file_info *fi)
 {

@@ -49,5 +49,9 @@ int handle_publish(struct mixfs_fs *fs, struct handle *h, struct fuse_file_info 
 struct handle *handle_get(struct mixfs_fs *fs, const struct fuse_file_info *fi);
 void handle_put(struct mixfs_fs *fs, struct handle *h);
 struct handle *handle_retire(struct mixfs_fs *fs, const struct fuse_file_info *fi);
+/* Publish @h as @fi's and answer an open (or opendir) with it: the handle
+ * is the table's from here on, whatever the reply does; ENOMEM frees it. */
+void handle_reply_open(struct mixfs_fs *fs, fuse_req_t req, struct handle *h,
+		       struct fuse_file_info *fi);
 
 #endif

@@ -127,15 +127,12 @@ fuse_ino_t nodes_peek_ino(struct node_table *t, enum node_kind kind, const char 
 {
 	fuse_ino_t ino = nodes_ino_of(t, kind, sid, jid, name, jf);
 	char key[512];
-	uint64_t h = 1469598103934665603ULL;
 
 	if (ino)
 		return ino;
 	/* Only shown by readdir (d_ino); a later lookup makes the real one. */
 	node_key(key, sizeof(key), kind, sid, jid, name, jf);
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return (fuse_ino_t)(h | (1ULL << 62));
+	return (fuse_ino_t)(util_fnv1a(key, strlen(key)) | (1ULL << 62));
 }
 
 bool nodes_served_same(struct node_table *t, fuse_ino_t ino, uint64_t digest)

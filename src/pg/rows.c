@@ -63,6 +63,8 @@ static int row_read(const PGresult *r, int i, struct pgs_row *out)
 
 #define ROW_COLS "job_id, rev, cancel_requested, record"
 
+/* Insert @j's row unless one with its id is there (-EEXIST); *@rev its
+ * first rev. Caller holds mu. */
 static int insert_row(struct pgs *p, const struct job *j, int64_t *rev)
 {
 	struct row_params rp;
@@ -77,40 +79,28 @@ static int insert_row(struct pgs *p, const struct job *j, int64_t *rev)
 		     "WITH i AS (INSERT INTO mixfs_jobs (job_id, session_id, state, created_at,"
 		     " expires_at, attempts, host, record) VALUES ($1::uuid, $2, $3,"
 		     " to_timestamp($4::float8 / 1000), to_timestamp(NULLIF($5::int8, 0) / 1000.0),"
-		     " $6::int, NULLIF($7, ''), $8) RETURNING rev)"
+		     " $6::int, NULLIF($7, ''), $8) ON CONFLICT (job_id) DO NOTHING RETURNING rev)"
 		     " SELECT rev, pg_notify('mixfs', $1::text) FROM i",
 		     8, v, PGRES_TUPLES_OK, &rc);
 	free(rp.record);
-	if (r) {
+	if (r && PQntuples(r) == 0)
+		rc = -EEXIST;
+	else if (r)
 		*rev = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
-	}
+	PQclear(r);
 	return rc;
 }
 
 int pgs_import(struct pgs *p, const struct job *j, bool *inserted)
 {
-	struct row_params rp;
-	PGresult *r;
+	int64_t rev;
 	int rc;
 
-	if ((rc = row_params(p, j, &rp)))
-		return rc;
-	const char *v[] = { j->id, j->session, rp.state, rp.created, rp.expires, rp.attempts,
-			    rp.host, rp.record };
 	pthread_mutex_lock(&p->mu);
-	r = pgs_exec(p,
-		     "INSERT INTO mixfs_jobs (job_id, session_id, state, created_at, expires_at,"
-		     " attempts, host, record) VALUES ($1::uuid, $2, $3,"
-		     " to_timestamp($4::float8 / 1000), to_timestamp(NULLIF($5::int8, 0) / 1000.0),"
-		     " $6::int, NULLIF($7, ''), $8) ON CONFLICT (job_id) DO NOTHING",
-		     8, v, PGRES_COMMAND_OK, &rc);
+	rc = insert_row(p, j, &rev);
 	pthread_mutex_unlock(&p->mu);
-	free(rp.record);
-	if (r)
-		*inserted = strcmp(PQcmdTuples(r), "1") == 0;
-	PQclear(r);
-	return rc;
+	*inserted = rc == 0;
+	return rc == -EEXIST ? 0 : rc;
 }
 
 static int session_count(struct pgs *p, const char *sid, long *n)

@@ -1,5 +1,6 @@
 /* hmap.c - see hmap.h. Chained buckets, doubled at load factor 1. */
 #include "mixfs/hmap.h"
+#include "mixfs/util.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -9,11 +10,7 @@
 /* FNV-1a: plenty for UUIDs and session names. */
 static size_t hmap_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)util_fnv1a(s, strlen(s));
 }
 
 void hmap_init(struct hmap *m)

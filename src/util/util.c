@@ -23,6 +23,16 @@ util_ms util_now_ms(void)
 	return (util_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t util_fnv1a(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
 util_ms util_mono_ms(void)
 {
 	struct timespec ts;

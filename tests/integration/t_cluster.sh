@@ -10,6 +10,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/tap.sh"
+. "$here/../lib/mount.sh"
 . "$here/../lib/pg.sh"
 . "$here/../lib/cluster.sh"
 : "${MIXFS:?}"
@@ -32,25 +33,19 @@ pg_start || { echo "Bail out! cannot start PostgreSQL"; exit 1; }
 mkdir -p "$MEDIA"
 
 # 0. a single host's file store moves in: mixfs migrate, twice
-mkdir -p "$T/one"
-"$MIXFS" -f -o workers=1 "$MEDIA" "$T/one" 2>"$T/one.log" &
-one=$!
-wait_for 10 test -e "$T/one/README"
+mixfs_mount "$MEDIA" "$T/one" workers=1 || { echo "Bail out! cannot mount one host"; exit 1; }
 mkdir "$T/one/sessions/old"
 sox -n -r 48000 -b 24 -c 2 "$T/one/sessions/old/stems/tone.wav" synth 1 sine 330 gain -12
 echo '{}' >"$T/req.json"
 cp "$T/req.json" "$T/one/sessions/old/requests/done.json"
 old_done=$(cat "$T/one/sessions/old/requests/done.json")
-wait_for 30 test "$(cat "$T/one/sessions/old/jobs/$old_done/state" 2>/dev/null)" = complete
-fusermount3 -u "$T/one"
-wait "$one"
-"$MIXFS" -f -o workers=0 "$MEDIA" "$T/one" 2>>"$T/one.log" &
-one=$!
-wait_for 10 test -e "$T/one/README"
+check "on one host the job completes" \
+	test "$(timeout 60 cat "$T/one/sessions/old/jobs/$old_done/wait")" = complete
+mixfs_unmount
+mixfs_mount "$MEDIA" "$T/one" workers=0 || { echo "Bail out! cannot mount one host"; exit 1; }
 cp "$T/req.json" "$T/one/sessions/old/requests/queued.json"
 old_queued=$(cat "$T/one/sessions/old/requests/queued.json")
-fusermount3 -u "$T/one"
-wait "$one"
+check "one host's daemon exits 0" mixfs_unmount
 echo '{"job_id": ' >"$MEDIA/old/jobs/00000000-0000-4000-8000-000000000000.json"
 "$MIXFS" migrate "$MEDIA" "$PG_CONNINFO" >"$T/migrate.1"
 rc=$?

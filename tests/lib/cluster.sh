@@ -1,5 +1,5 @@
-# cluster.sh - sourced by cases running several hosts over one MEDIA_DIR
-# ($MEDIA) and one database ($PG_CONNINFO, tests/lib/pg.sh): host NAME is
+# cluster.sh - sourced, after mount.sh and pg.sh, by cases running several
+# hosts over one MEDIA_DIR ($MEDIA) and one database ($PG_CONNINFO): host NAME is
 # mounted on $T/NAME, logs to $T/NAME.log, its pid in $T/NAME.pid. Mount
 # options: $OPTS, plus any given to host_start.
 
@@ -29,7 +29,8 @@ pid_of() { cat "$T/$1.pid"; }
 # host_stop NAME: unmount; the daemon must exit within 10 s (else it is
 # killed and this fails). host_status NAME then prints its exit status.
 host_stop() {
-	fusermount3 -u "$T/$1" 2>/dev/null || umount -l "$T/$1" 2>/dev/null
+	# a host already gone is not mounted: nothing to unmount
+	fusermount3 -u "$T/$1" 2>/dev/null || umount -l "$T/$1" 2>/dev/null || :
 	for _i in $(seq 1 200); do
 		kill -0 "$(pid_of "$1")" 2>/dev/null || return 0
 		sleep 0.05
@@ -49,6 +50,8 @@ cluster_cleanup() {
 		kill -CONT "$(pid_of "$h" 2>/dev/null)" 2>/dev/null
 		host_stop "$h" 2>/dev/null
 	done
+	# a single host a case mounted with mixfs_mount (mount.sh)
+	if [ -n "${MIXFS_PID:-}" ]; then mixfs_unmount || _status=1; fi
 	pg_stop
 	if grep -q "Sanitizer\|runtime error:" "$T"/*.log 2>/dev/null; then
 		grep -h -A30 "Sanitizer\|runtime error:" "$T"/*.log | sed 's/^/#   /'
@@ -56,14 +59,4 @@ cluster_cleanup() {
 	fi
 	rm -rf "$T"
 	exit "$_status"
-}
-# wait_for SECONDS COMMAND...: poll until the command succeeds.
-wait_for() {
-	_n=$(awk -v s="$1" 'BEGIN { print int(s * 20) }')
-	shift
-	for _i in $(seq 1 "$_n"); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
 }

@@ -36,10 +36,15 @@ pg_sql() {
 	pg_as "$PG_BIN/psql" -h "$PG_DIR" -U postgres -d mixfs -XAtq -c "$1"
 }
 
-# pg_stop: stop the server if it runs and remove its folder (EXIT traps).
+# pg_stop: stop the server if it runs (fast, else at once) and remove its
+# folder. For EXIT traps: it never fails, so a trap under `set -e` goes on.
 pg_stop() {
 	[ -n "${PG_DIR:-}" ] || return 0
-	[ -f "$PG_DIR/data/postmaster.pid" ] && pg_down
+	if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+		pg_down 2>/dev/null ||
+			pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
+			:
+	fi
 	rm -rf "$PG_DIR"
 	PG_DIR=
 }

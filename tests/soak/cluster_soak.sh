@@ -10,6 +10,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/tap.sh"
+. "$here/../lib/mount.sh"
 . "$here/../lib/pg.sh"
 . "$here/../lib/cluster.sh"
 : "${MIXFS:?}"
