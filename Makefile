@@ -16,7 +16,9 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 
-PKGS := fuse3 libcjson uuid sndfile libebur128 soxr fftw3f libpq
+PKGS := fuse3 libcjson uuid sndfile soxr fftw3f libpq
+# the unit tests also hold the engine's loudness to libebur128's
+TEST_PKGS := cmocka libebur128
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wwrite-strings -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla \
 	-Wundef -Wcast-qual
@@ -74,8 +76,8 @@ $(B)/%.o: %.c $(wildcard include/mixfs/*.h src/*/*.h)
 $(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libmixfs.a
 	@mkdir -p $(dir $@)
 	@echo "CC $@"
-	@$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
-		$(B)/libmixfs.a $(LIBS) $(shell pkg-config --libs cmocka)
+	@$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
+		$(B)/libmixfs.a $(LIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
 deps:
 	@tools/deps.sh build

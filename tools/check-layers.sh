@@ -9,7 +9,7 @@ set -eu
 root=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 cc=${CC:-cc}
-pkgs="fuse3 libcjson uuid sndfile libebur128 soxr fftw3f libpq"
+pkgs="fuse3 libcjson uuid sndfile soxr fftw3f libpq"
 # shellcheck disable=SC2086
 # FUSE_USE_VERSION as src/fs sets it, so a FUSE header planted elsewhere is
 # read (and reported) rather than refused by the preprocessor
@@ -20,7 +20,7 @@ rules() {
 	case $1 in
 	util) echo "util log hmap | " ;;
 	job) echo "util log job plan request | cjson uuid" ;;
-	audio) echo "util log plan mix | sndfile soxr ebur128 fftw" ;;
+	audio) echo "util log plan mix | sndfile soxr fftw" ;;
 	pg) echo "util log job pgstore | pq" ;;
 	core) echo "util log hmap job plan request store cleanup core mix pgstore | " ;;
 	fs) echo "util log hmap job plan request store cleanup core fs | fuse" ;;

@@ -7,14 +7,14 @@ what=${1:-build}
 
 # pkg-config module -> Debian package
 libs="fuse3:libfuse3-dev libcjson:libcjson-dev uuid:uuid-dev sndfile:libsndfile1-dev
-libebur128:libebur128-dev soxr:libsoxr-dev fftw3f:libfftw3-dev libpq:libpq-dev"
+soxr:libsoxr-dev fftw3f:libfftw3-dev libpq:libpq-dev"
 # command -> Debian package
 cmds="gcc:gcc make:make pkg-config:pkg-config fusermount3:fuse3"
 # file -> Debian package
 files=""
 
 if [ "$what" = test ] || [ "$what" = demo ]; then
-	libs="$libs cmocka:libcmocka-dev"
+	libs="$libs cmocka:libcmocka-dev libebur128:libebur128-dev"
 	cmds="$cmds sox:sox ffmpeg:ffmpeg fluidsynth:fluidsynth midicsv:midicsv
 espeak-ng:espeak-ng prove:perl python3:python3"
 	files="/usr/share/sounds/sf2/TimGM6mb.sf2:timgm6mb-soundfont

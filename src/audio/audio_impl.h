@@ -87,6 +87,9 @@ int tp_delay(void);
 /* Push one frame; returns the peak (linear) of frame n - tp_delay(), or a
  * negative value while the pipeline fills. */
 float tp_push(struct tp_detector *d, float l, float r);
+/* Push @n interleaved stereo frames at once: @peaks gets what tp_push()
+ * would have returned for each, bit for bit, at a fraction of the cost. */
+void tp_run(struct tp_detector *d, const float *frames, long n, float *peaks);
 
 /* Channel-linked look-ahead limiter: output frame j leaves once frame
  * j + lookahead has been pushed. The gain it applies at a frame is never
@@ -100,8 +103,51 @@ int limiter_lookahead(const struct limiter *lim);
  * when one leaves, else 0. */
 int limiter_push(struct limiter *lim, float l, float r, float peak, float ceiling,
 		 float *ol, float *orr);
+/* The same without the audio: push a frame's true peak; returns the gain
+ * for frame n - limiter_lookahead() once there is one, else -1. */
+float limiter_gain(struct limiter *lim, float peak, float ceiling);
 /* The smallest gain applied so far (for the log). */
 float limiter_min_gain(const struct limiter *lim);
+
+/* ---- meter.c: BS.1770 loudness as sums of K-weighted power ---- */
+
+typedef double kw_v2 __attribute__((vector_size(16)));
+
+/* Sums of K-weighted power over consecutive 100 ms parts, the unit of
+ * BS.1770's 400 ms gating blocks. Sized at init for a known length;
+ * frames past it are not counted. */
+struct lsums {
+	long per_part;		/* frames per part: the rate / 10, rounded */
+	long filled;		/* frames in the open part */
+	double open;		/* their sum */
+	double *part;		/* owned: the sums of the complete parts */
+	size_t n, cap;
+};
+int lsums_init(struct lsums *s, int rate, int64_t frames);
+void lsums_free(struct lsums *s);
+void lsums_close_part(struct lsums *s);
+static inline void lsums_add(struct lsums *s, double power)
+{
+	s->open += power;
+	if (++s->filled == s->per_part)
+		lsums_close_part(s);
+}
+
+/* The K-weighting filter for stereo frames, with its state. */
+struct kweight {
+	double b[2][3], a[2][2];	/* per stage: b0 b1 b2, a1 a2 */
+	kw_v2 z[2][2];			/* per stage: two state values, L and R */
+};
+void kweight_init(struct kweight *k, int rate);
+/* Filter @n interleaved stereo frames and add each frame's K-weighted
+ * power (left^2 + right^2: BS.1770 weighs both front channels 1) to
+ * @sums; also store it in @power unless that is NULL. */
+void kweight_run(struct kweight *k, const float *frames, long n, float *power, struct lsums *sums);
+/* Integrated loudness (LUFS) by the absolute (-70 LUFS) and relative
+ * (-10 LU) gates; -INFINITY when no block passes them. */
+double lsums_integrated(const struct lsums *s);
+/* Loudness range (LU) into *@lu, 0 when too short or silent; -ENOMEM. */
+int lsums_range(const struct lsums *s, double *lu);
 
 /* ---- stage.c: a second thread for the back half of a pass ---- */
 

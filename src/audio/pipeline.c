@@ -2,18 +2,20 @@
  * pipeline.c - mix_render(): the stages of mix.h, in order.
  *
  * Between mixing and export the mix lives in an unnamed temp file beside
- * the output, one record per frame: left, right, and the frame's true peak
- * (4x oversampled). Mastering then needs only sequential reads of it:
+ * the output, one record per frame: left, right, the frame's true peak (4x
+ * oversampled) and its K-weighted power. Mastering then needs only
+ * sequential reads of it:
  *   1. integrated loudness L0 of the plain mix (measured while mixing)
  *   2. gain G = target - L0; if G puts no true peak over the ceiling, the
- *      loudness is exactly L0 + G and no pass is needed
- *   3. otherwise pass the mix through the limiter at G, re-measure, and
- *      correct G until within MASTER_TOL_LU (a limiter costs loudness)
- *   4. export at G, measuring what was written; if the written true peak
- *      is over the ceiling, widen the safety margin and go back to 3
+ *      loudness is exactly L0 + G and no search is needed
+ *   3. otherwise run the limiter's gain alone over the stored peaks at G,
+ *      predict the loudness from the stored powers, and correct G until
+ *      the prediction is within MASTER_TOL_LU (a limiter costs loudness)
+ *   4. export at G, measuring what was written; if its true peak is over
+ *      the ceiling, widen the safety margin, and if its loudness missed,
+ *      aim the search by the miss, and go back to 3
  */
 #include <dirent.h>
-#include <ebur128.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -261,35 +263,44 @@ static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float
 struct peak_stage {
 	struct tp_detector *det;
 	float *rec;		/* (AUDIO_BLOCK + delay) records */
+	float *peaks;		/* AUDIO_BLOCK: what the detector gave for a block */
 	long held;		/* records in rec */
 	int64_t base;		/* frame of rec[0] */
 	int64_t pushed;		/* frames given to the detector, flush included */
 };
 
-static void peak_one(struct render *r, struct peak_stage *ps, float l, float rr)
+/* Run @n frames through the detector and put each peak that comes out
+ * into the record of the frame it belongs to, tp_delay() frames back. */
+static void peak_detect(struct render *r, struct peak_stage *ps, const float *frames, long n)
 {
-	float t = tp_push(ps->det, l, rr);
-	int64_t f = ps->pushed++ - tp_delay();	/* the frame t belongs to */
+	tp_run(ps->det, frames, n, ps->peaks);
+	for (long k = 0; k < n; k++) {
+		float t = ps->peaks[k];
+		int64_t f = ps->pushed++ - tp_delay();
 
-	if (t < 0 || f - ps->base >= ps->held)
-		return;
-	ps->rec[REC * (f - ps->base) + 2] = t;
-	r->peak_max = fmax_f(r->peak_max, t);
+		if (t < 0 || f - ps->base >= ps->held)
+			continue;
+		ps->rec[REC * (f - ps->base) + 2] = t;
+		r->peak_max = fmax_f(r->peak_max, t);
+	}
 }
 
-static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, long n, bool last)
+static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, const float *power,
+		     long n, bool last)
 {
+	static const float flush[2 * 64];
 	int d = tp_delay();
 	long ready;
 
 	for (long k = 0; k < n; k++) {
 		ps->rec[REC * ps->held] = acc[2 * k];
 		ps->rec[REC * ps->held + 1] = acc[2 * k + 1];
+		ps->rec[REC * ps->held + 3] = power[k];
 		ps->held++;
-		peak_one(r, ps, acc[2 * k], acc[2 * k + 1]);
 	}
-	for (int k = 0; last && k < d; k++)
-		peak_one(r, ps, 0, 0);
+	peak_detect(r, ps, acc, n);
+	if (last)
+		peak_detect(r, ps, flush, d);
 	ready = last ? ps->held : (ps->held > d ? ps->held - d : 0);
 	if (ready && tmp_io(r, true, ps->rec, ps->base, ready))
 		return -EIO;
@@ -299,11 +310,13 @@ static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, 
 	return 0;
 }
 
-/* The mix pass's back half, on the stage thread: loudness of the plain
- * mix, true peaks, and the temp file. */
+/* The mix pass's back half, on the stage thread: the K-weighted power and
+ * loudness of the plain mix, true peaks, and the temp file. */
 struct mix_sink {
 	struct render *r;
-	ebur128_state *meter;
+	struct kweight kw;
+	struct lsums sums;
+	float *power;		/* one block's K-weighted power */
 	struct peak_stage ps;
 	int64_t consumed;
 };
@@ -312,21 +325,26 @@ static int mix_sink_fn(void *ctx, const float *frames, long n)
 {
 	struct mix_sink *k = ctx;
 
-	if (ebur128_add_frames_float(k->meter, frames, (size_t)n))
-		return -ENOMEM;
+	kweight_run(&k->kw, frames, n, k->power, &k->sums);
 	k->consumed += n;
-	return peak_push(k->r, &k->ps, frames, n, k->consumed >= k->r->length);
+	return peak_push(k->r, &k->ps, frames, k->power, n, k->consumed >= k->r->length);
 }
 
-static int mix_all(struct render *r, ebur128_state *meter)
+/* Mix every stem into the temp file; measures the plain mix's loudness
+ * (r->l0) and true peak (r->peak_max). */
+static int mix_all(struct render *r)
 {
-	struct mix_sink k = { .r = r, .meter = meter, .ps = { .det = tp_new() } };
+	struct mix_sink k = { .r = r, .ps = { .det = tp_new() } };
 	float *buf = malloc(sizeof(float) * AUDIO_BLOCK * 2);
 	struct stage *st = NULL;
-	int rc = 0, rc2;
+	int rc = lsums_init(&k.sums, r->rate, r->length), rc2;
 
+	kweight_init(&k.kw, r->rate);
+	k.power = malloc(sizeof(float) * AUDIO_BLOCK);
+	k.ps.peaks = malloc(sizeof(float) * AUDIO_BLOCK);
 	k.ps.rec = malloc(sizeof(float) * REC * (AUDIO_BLOCK + (size_t)tp_delay() + 1));
-	if (!buf || !k.ps.det || !k.ps.rec || stage_start(&st, AUDIO_BLOCK, mix_sink_fn, &k))
+	if (rc || !buf || !k.power || !k.ps.peaks || !k.ps.det || !k.ps.rec ||
+	    stage_start(&st, AUDIO_BLOCK, mix_sink_fn, &k))
 		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length; pos += AUDIO_BLOCK) {
 		long n = r->length - pos < AUDIO_BLOCK ? (long)(r->length - pos) : AUDIO_BLOCK;
@@ -345,8 +363,12 @@ static int mix_all(struct render *r, ebur128_state *meter)
 	}
 	if (st && (rc2 = stage_finish(st)) && !rc)
 		rc = rc2;
+	r->l0 = lsums_integrated(&k.sums);
+	lsums_free(&k.sums);
 	free(buf);
+	free(k.power);
 	free(k.ps.rec);
+	free(k.ps.peaks);
 	tp_free(k.ps.det);
 	return rc;
 }
@@ -368,7 +390,6 @@ static void render_free(struct render *r, struct stem *ref)
 static int render_run(struct render *r, int stems_fd, const struct mix_target *out,
 		      struct stem *ref, struct mix_result *res)
 {
-	ebur128_state *meter = NULL;
 	int rc;
 
 	r_stage(r, MIX_LOADING);
@@ -389,13 +410,7 @@ static int render_run(struct render *r, int stems_fd, const struct mix_target *o
 		return rc;
 	r_progress(r, 1, 1);
 	r_stage(r, MIX_MIXING);
-	meter = ebur128_init(2, (unsigned long)r->rate, EBUR128_MODE_I);
-	rc = meter ? mix_all(r, meter) : -ENOMEM;
-	if (!rc && ebur128_loudness_global(meter, &r->l0))
-		rc = -EIO;
-	if (meter)
-		ebur128_destroy(&meter);
-	if (rc)
+	if ((rc = mix_all(r)))
 		return rc;
 	r_log(r, "mixed %zu stems: %.2f s at %d Hz, %.2f LUFS, true peak %.2f dBTP", r->n,
 	      (double)r->length / r->rate, r->rate, r->l0, db(r->peak_max));

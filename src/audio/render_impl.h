@@ -16,7 +16,8 @@
 #include "mixfs/mix.h"
 #include "mixfs/plan.h"
 
-#define REC 3			/* floats per frame in the temp file: L, R, peak */
+/* floats per frame in the temp file: L, R, the true peak, the K-weighted power */
+#define REC 4
 
 static inline float fmax_f(float a, float b)
 {

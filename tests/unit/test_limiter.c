@@ -26,6 +26,34 @@ static void test_true_peak_of_a_known_intersample_peak(void **state)
 	assert_true(fabs(20 * log10(peak)) < 0.1);
 }
 
+/* The block detector is the per-frame one, vectorized: the same peaks to
+ * the bit, whatever the block sizes, the history carried between blocks. */
+static void test_tp_run_gives_what_tp_push_gives(void **state)
+{
+	static float x[2 * 20000], block[20000];
+	static const long sizes[] = { 1, 7, 8, 1000, 4096, 3, 1025, 2048, 15, 9 };
+	struct tp_detector *one = tp_new(), *many = tp_new();
+	long at = 0;
+
+	(void)state;
+	assert_non_null(one);
+	assert_non_null(many);
+	afx_noise(x, 2 * 20000, 1.5f, 11);
+	for (int s = 0; at < 20000; s = (s + 1) % 10) {
+		long n = sizes[s] < 20000 - at ? sizes[s] : 20000 - at;
+
+		tp_run(many, x + 2 * at, n, block);
+		for (long k = 0; k < n; k++) {
+			float p = tp_push(one, x[2 * (at + k)], x[2 * (at + k) + 1]);
+
+			assert_memory_equal(&p, &block[k], sizeof(p));
+		}
+		at += n;
+	}
+	tp_free(one);
+	tp_free(many);
+}
+
 static void test_limiter_never_passes_the_ceiling(void **state)
 {
 	const float ceiling = 0.5f;
@@ -74,6 +102,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_true_peak_of_a_known_intersample_peak),
+		cmocka_unit_test(test_tp_run_gives_what_tp_push_gives),
 		cmocka_unit_test(test_limiter_never_passes_the_ceiling),
 	};
 
