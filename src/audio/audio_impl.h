@@ -13,7 +13,7 @@
 #include "mixfs/plan.h"
 #include "mixfs/util.h"
 
-#define AUDIO_BLOCK 4096	/* frames per block, every stage */
+#define AUDIO_BLOCK 16384	/* frames per block, every stage */
 
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -106,6 +106,15 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 /* The same without the audio: push a frame's true peak; returns the gain
  * for frame n - limiter_lookahead() once there is one, else -1. */
 float limiter_gain(struct limiter *lim, float peak, float ceiling);
+/* Blocks of frames at once, from records of @stride floats that start
+ * with left, right and true peak, each scaled by @g; frames from @in to
+ * @n are silence (the flush at the end). limiter_run() puts the frames
+ * that leave into @y (interleaved) and returns how many; limiter_gains()
+ * puts what limiter_gain() would return for each frame into @gains. */
+long limiter_run(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
+		 float ceiling, float *y);
+void limiter_gains(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
+		   float ceiling, float *gains);
 /* The smallest gain applied so far (for the log). */
 float limiter_min_gain(const struct limiter *lim);
 
@@ -143,13 +152,16 @@ void kweight_init(struct kweight *k, int rate);
  * power (left^2 + right^2: BS.1770 weighs both front channels 1) to
  * @sums; also store it in @power unless that is NULL. */
 void kweight_run(struct kweight *k, const float *frames, long n, float *power, struct lsums *sums);
+/* Add @n frames' power, each scaled by the square of its @gain and by
+ * @scale. */
+void lsums_add_gained(struct lsums *s, const float *power, const float *gain, double scale, long n);
 /* Integrated loudness (LUFS) by the absolute (-70 LUFS) and relative
  * (-10 LU) gates; -INFINITY when no block passes them. */
 double lsums_integrated(const struct lsums *s);
 /* Loudness range (LU) into *@lu, 0 when too short or silent; -ENOMEM. */
 int lsums_range(const struct lsums *s, double *lu);
 
-/* ---- stage.c: a second thread for the back half of a pass ---- */
+/* ---- stage.c: second threads for a pass ---- */
 
 /*
  * The render thread produces blocks of interleaved stereo frames; a
@@ -172,6 +184,21 @@ float *stage_slot(struct stage *s);
 void stage_commit(struct stage *s, long n);
 /* Drain, stop and free; returns the consumer's first error or 0. */
 int stage_finish(struct stage *s);
+
+/*
+ * A helper: one task at a time on a second thread, for work the render
+ * thread splits in two (stems to decode, halves of a mastering pass) and
+ * joins before going on.
+ */
+struct helper;
+typedef void (*helper_fn)(void *arg);
+int helper_start(struct helper **out);
+/* Start @fn(@arg) on the helper, which must be idle. */
+void helper_run(struct helper *h, helper_fn fn, void *arg);
+/* Wait until the task given last is done. */
+void helper_wait(struct helper *h);
+/* Wait, stop the thread and free; NULL is fine. */
+void helper_stop(struct helper *h);
 
 /* ---- export.c: the output file ---- */
 

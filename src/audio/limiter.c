@@ -24,10 +24,6 @@
 #define TP_PHASES 4
 #define TP_LEN (2 * TP_HALF)
 
-/* Four lanes: phases 1/4, 2/4, 3/4 and an unused one, so each tap is one
- * vector multiply-add (GCC/Clang vector extension). */
-typedef float tp_v4 __attribute__((vector_size(16)));
-
 static inline float fmax2(float a, float b)
 {
 	return a > b ? a : b;
@@ -40,9 +36,17 @@ static inline float fmin2(float a, float b)
 
 #define TP_CHUNK 1024		/* frames tp_run() filters at once */
 
+/*
+ * The three phases' taps mirror each other: phase 2/4 is symmetric and
+ * phase 3/4 is phase 1/4 reversed. So each pair of samples k, TP_LEN-1-k
+ * is added and subtracted once, and
+ *   y2 = sum mid[k] s[k],  y1 = A + B,  y3 = A - B,
+ *   A = sum even[k] s[k],  B = sum odd[k] d[k]
+ * over the TP_HALF pairs: half the multiplies of three plain filters.
+ */
 struct tp_detector {
-	tp_v4 coef[TP_LEN];
-	float phase[TP_PHASES - 1][TP_LEN];	/* the same taps, phase by phase */
+	float mid[TP_HALF];			/* phase 2/4 */
+	float even[TP_HALF], odd[TP_HALF];	/* halves of phase 1/4 +- its mirror */
 	float hist[2][2 * TP_LEN];		/* each sample stored twice */
 	int pos;
 	long pushed;
@@ -65,6 +69,7 @@ static double bessel_i0(double x)
 static void tp_design(struct tp_detector *d)
 {
 	const double beta = 8.0;
+	double c[TP_PHASES - 1][TP_LEN];
 
 	for (int p = 1; p < TP_PHASES; p++) {
 		double f = (double)p / TP_PHASES;
@@ -75,9 +80,13 @@ static void tp_design(struct tp_detector *d)
 			double sinc = fabs(t) < 1e-12 ? 1 : sin(M_PI * t) / (M_PI * t);
 			double w = fabs(u) >= 1 ? 0 : bessel_i0(beta * sqrt(1 - u * u)) / bessel_i0(beta);
 
-			d->coef[k][p - 1] = (float)(sinc * w);
-			d->phase[p - 1][k] = d->coef[k][p - 1];
+			c[p - 1][k] = sinc * w;
 		}
+	}
+	for (int k = 0; k < TP_HALF; k++) {
+		d->mid[k] = (float)c[1][k];
+		d->even[k] = (float)((c[0][k] + c[0][TP_LEN - 1 - k]) / 2);
+		d->odd[k] = (float)((c[0][k] - c[0][TP_LEN - 1 - k]) / 2);
 	}
 }
 
@@ -102,12 +111,16 @@ int tp_delay(void)
 
 static float tp_channel(const struct tp_detector *d, const float *win)
 {
-	tp_v4 acc = { 0, 0, 0, 0 };
+	float y2 = 0, a = 0, b = 0;
 
-	for (int k = 0; k < TP_LEN; k++)
-		acc += d->coef[k] * win[k];
-	return fmax2(fmax2(fabsf(win[TP_HALF - 1]), fabsf(acc[0])),
-		     fmax2(fabsf(acc[1]), fabsf(acc[2])));
+	for (int k = 0; k < TP_HALF; k++) {
+		float s = win[k] + win[TP_LEN - 1 - k], df = win[k] - win[TP_LEN - 1 - k];
+
+		y2 += d->mid[k] * s;
+		a += d->even[k] * s;
+		b += d->odd[k] * df;
+	}
+	return fmax2(fmax2(fabsf(win[TP_HALF - 1]), fabsf(y2)), fmax2(fabsf(a + b), fabsf(a - b)));
 }
 
 float tp_push(struct tp_detector *d, float l, float r)
@@ -124,8 +137,8 @@ float tp_push(struct tp_detector *d, float l, float r)
 
 /*
  * The same filter over a block of one channel, eight frames at a time:
- * each tap is one multiply-add across the eight (one AVX instruction
- * where the CPU has AVX2, picked at load time; two SSE ones elsewhere).
+ * each operation works on the eight at once (one AVX instruction where the
+ * CPU has AVX2, picked at load time; two SSE ones elsewhere).
  * Sums run in tp_channel()'s order, so the peaks are the same to the bit.
  * @x holds TP_LEN - 1 samples of history, then @n rounded up to 8.
  */
@@ -139,25 +152,32 @@ typedef int tp_i8 __attribute__((vector_size(32)));
 #define V8_MAX(a, b) ((tp_v8)(((tp_i8)(a) & ((a) > (b))) | ((tp_i8)(b) & ~((a) > (b)))))
 
 __attribute__((target_clones("avx2", "default")))
-static void tp_block(const float (*phase)[TP_LEN], const float *x, long n, float *peak)
+static void tp_block(const struct tp_detector *d, const float *x, long n, float *peak)
 {
 	for (long t = 0; t < n; t += 8) {
-		tp_v8 pk, mid, xk;
+		tp_v8 pk, y2 = { 0 }, a = { 0 }, b = { 0 }, lo, hi, sum, diff;
 
 		V8_LOAD(pk, peak + t);
-		V8_LOAD(mid, x + t + TP_HALF - 1);
-		mid = V8_ABS(mid);
-		pk = V8_MAX(pk, mid);
-		for (int p = 0; p < TP_PHASES - 1; p++) {
-			tp_v8 acc = { 0 };
-
-			for (int k = 0; k < TP_LEN; k++) {
-				V8_LOAD(xk, x + t + k);
-				acc += phase[p][k] * xk;
-			}
-			acc = V8_ABS(acc);
-			pk = V8_MAX(pk, acc);
+		for (int k = 0; k < TP_HALF; k++) {
+			V8_LOAD(lo, x + t + k);
+			V8_LOAD(hi, x + t + TP_LEN - 1 - k);
+			sum = lo + hi;
+			diff = lo - hi;
+			y2 += d->mid[k] * sum;
+			a += d->even[k] * sum;
+			b += d->odd[k] * diff;
 		}
+		V8_LOAD(lo, x + t + TP_HALF - 1);
+		lo = V8_ABS(lo);
+		pk = V8_MAX(pk, lo);
+		y2 = V8_ABS(y2);
+		pk = V8_MAX(pk, y2);
+		sum = a + b;
+		sum = V8_ABS(sum);
+		pk = V8_MAX(pk, sum);
+		diff = a - b;
+		diff = V8_ABS(diff);
+		pk = V8_MAX(pk, diff);
 		memcpy(peak + t, &pk, sizeof(pk));
 	}
 }
@@ -173,7 +193,7 @@ static void tp_run_chunk(struct tp_detector *d, const float *frames, long n, flo
 		memcpy(d->lin, &d->hist[c][d->pos + 1], sizeof(float) * (TP_LEN - 1));
 		for (long t = 0; t < n; t++)
 			d->lin[TP_LEN - 1 + t] = frames[2 * t + c];
-		tp_block(d->phase, d->lin, n8, d->peak);
+		tp_block(d, d->lin, n8, d->peak);
 		/* the ring as tp_push() would have left it: the newest TP_LEN
 		 * samples, oldest at pos */
 		for (int k = 0; k < TP_LEN; k++) {
@@ -200,7 +220,7 @@ void tp_run(struct tp_detector *d, const float *frames, long n, float *peaks)
 
 struct limiter {
 	int L;			/* look-ahead in frames */
-	double release;		/* per-frame release coefficient */
+	float keep;		/* per frame, the share of a reduction the release keeps */
 	int n;			/* ring size L+1 */
 	long pushed;
 	int slot;		/* pushed % n */
@@ -214,7 +234,11 @@ struct limiter {
 	double m_sum;
 	/* delayed audio */
 	float *x_ring;
-	float gain, min_gain;
+	float excess;		/* 1 - the gain: the reduction left to release */
+	float min_gain;
+	/* every m in the window is 1 and the deque holds one 1: until a peak
+	 * goes over, only the release moves */
+	bool resting;
 };
 
 struct limiter *limiter_new(int rate, double lookahead_ms, double release_ms)
@@ -227,7 +251,7 @@ struct limiter *limiter_new(int rate, double lookahead_ms, double release_ms)
 	if (lim->L < 1)
 		lim->L = 1;
 	lim->n = lim->L + 1;
-	lim->release = 1 - exp(-1000.0 / (release_ms * rate));
+	lim->keep = (float)exp(-1000.0 / (release_ms * rate));
 	lim->dq_val = malloc(sizeof(float) * (size_t)lim->n);
 	lim->dq_idx = malloc(sizeof(long) * (size_t)lim->n);
 	lim->m_ring = malloc(sizeof(float) * (size_t)lim->n);
@@ -239,7 +263,7 @@ struct limiter *limiter_new(int rate, double lookahead_ms, double release_ms)
 	for (int i = 0; i < lim->n; i++)
 		lim->m_ring[i] = 1;
 	lim->m_sum = lim->n;
-	lim->gain = lim->min_gain = 1;
+	lim->min_gain = 1;
 	return lim;
 }
 
@@ -291,26 +315,13 @@ static void dq_push(struct limiter *lim, long idx, float v)
 	}
 }
 
-float limiter_gain(struct limiter *lim, float peak, float ceiling)
+/* A frame whose peak, or a neighbour's within the window, is over the
+ * ceiling: the deque, the moving average and the release. */
+__attribute__((noinline))
+static float gain_slow(struct limiter *lim, long i, int slot, float gt)
 {
-	long i = lim->pushed++;
-	float p = fmax2(peak, lim->prev_peak); /* the intervals on both sides */
-	float gt = p > ceiling ? ceiling / p : 1.0f;
-	int slot = lim->slot;
 	float m, avg, g;
 
-	lim->slot = ring_add(slot, 1, lim->n);
-	lim->prev_peak = peak;
-	if (gt == 1.0f && i > lim->L && lim->dq_val[lim->dq_head] == 1.0f && lim->m_sum == lim->n) {
-		/* Nothing over the ceiling within two look-aheads: every m is 1
-		 * and only the release moves. (m_sum is exact: sums of up to
-		 * n floats in (2^-22, 1] fit a double's mantissa.) The deque of
-		 * a window of ones is one entry, the newest. */
-		lim->dq_val[lim->dq_head] = 1.0f;
-		lim->dq_idx[lim->dq_head] = i;
-		lim->gain += (1.0f - lim->gain) * (float)lim->release;
-		return lim->gain;
-	}
 	dq_push(lim, i, gt);
 	/* m[i-L] = min(gt[i-L .. i]) is the deque's front once L+1 are in */
 	if (i < lim->L)
@@ -327,26 +338,126 @@ float limiter_gain(struct limiter *lim, float peak, float ceiling)
 	lim->m_sum += (double)m - lim->m_ring[slot];
 	lim->m_ring[slot] = m;
 	avg = (float)(lim->m_sum / lim->n);
-	g = lim->gain + (1.0f - lim->gain) * (float)lim->release;
-	g = fmin2(g, avg);
-	lim->gain = g;
+	g = fmin2(1.0f - lim->excess * lim->keep, avg);
+	lim->excess = 1.0f - g;
 	lim->min_gain = fmin2(lim->min_gain, g);
+	/* m_sum is exact: sums of up to n floats in (2^-22, 1] fit a
+	 * double's mantissa, so it is n again once every m is 1 */
+	lim->resting = lim->dq_val[lim->dq_head] == 1.0f && lim->m_sum == lim->n;
+	return g;
+}
+
+/* The per-frame state, copied into locals for a block so the fast path
+ * runs in registers. */
+struct lim_regs {
+	long i;			/* the frame being pushed */
+	int slot;		/* its slot in the rings */
+	float prev_peak, excess, keep, ceiling;
+	bool resting;
+};
+
+static inline struct lim_regs regs_load(const struct limiter *lim, float ceiling)
+{
+	return (struct lim_regs){ .i = lim->pushed, .slot = lim->slot, .prev_peak = lim->prev_peak,
+				  .excess = lim->excess, .keep = lim->keep, .ceiling = ceiling,
+				  .resting = lim->resting };
+}
+
+static inline void regs_store(struct limiter *lim, const struct lim_regs *q)
+{
+	lim->pushed = q->i;
+	lim->slot = q->slot;
+	lim->prev_peak = q->prev_peak;
+	lim->excess = q->excess;
+	lim->resting = q->resting;
+}
+
+/* Push a frame's peak; the gain for frame i - L, or -1. The frame's slot
+ * in the rings goes to *@at. */
+static inline float gain_step(struct limiter *lim, struct lim_regs *q, float peak, int *at)
+{
+	float p = fmax2(peak, q->prev_peak); /* the intervals on both sides */
+	float g;
+
+	*at = q->slot;
+	q->slot = ring_add(q->slot, 1, lim->n);
+	q->prev_peak = peak;
+	if (p <= q->ceiling && q->resting) {
+		/* The deque's one entry stays a 1: any value pushed later
+		 * takes its place, whatever its index. */
+		q->i++;
+		q->excess *= q->keep;
+		return 1.0f - q->excess;
+	}
+	lim->excess = q->excess;
+	g = gain_slow(lim, q->i++, *at, p > q->ceiling ? q->ceiling / p : 1.0f);
+	q->excess = lim->excess;
+	q->resting = lim->resting;
+	return g;
+}
+
+/* Push a frame; its delayed, limited counterpart into *@ol, *@orr. */
+static inline int push_step(struct limiter *lim, struct lim_regs *q, float l, float r, float peak,
+			    float *ol, float *orr)
+{
+	int at, out;
+	float g;
+
+	lim->x_ring[2 * q->slot] = l;
+	lim->x_ring[2 * q->slot + 1] = r;
+	if ((g = gain_step(lim, q, peak, &at)) < 0)
+		return 0;
+	out = q->slot;	/* frame i-L: its slot is the one after i's */
+	*ol = lim->x_ring[2 * out] * g;
+	*orr = lim->x_ring[2 * out + 1] * g;
+	return 1;
+}
+
+float limiter_gain(struct limiter *lim, float peak, float ceiling)
+{
+	struct lim_regs q = regs_load(lim, ceiling);
+	int at;
+	float g = gain_step(lim, &q, peak, &at);
+
+	regs_store(lim, &q);
 	return g;
 }
 
 int limiter_push(struct limiter *lim, float l, float r, float peak, float ceiling,
 		 float *ol, float *orr)
 {
-	int slot = lim->slot;
-	float g;
+	struct lim_regs q = regs_load(lim, ceiling);
+	int out = push_step(lim, &q, l, r, peak, ol, orr);
 
-	lim->x_ring[2 * slot] = l;
-	lim->x_ring[2 * slot + 1] = r;
-	if ((g = limiter_gain(lim, peak, ceiling)) < 0)
-		return 0;
-	/* frame i-L: its slot is the one after i's, (i+1) % n */
-	slot = lim->slot;
-	*ol = lim->x_ring[2 * slot] * g;
-	*orr = lim->x_ring[2 * slot + 1] * g;
-	return 1;
+	regs_store(lim, &q);
+	return out;
+}
+
+long limiter_run(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
+		 float ceiling, float *restrict y)
+{
+	struct lim_regs q = regs_load(lim, ceiling);
+	long m = 0;
+
+	for (long k = 0; k < n; k++) {
+		const float *f = rec + (size_t)stride * (size_t)k;
+
+		if (k < in)
+			m += push_step(lim, &q, f[0] * g, f[1] * g, f[2] * g, &y[2 * m], &y[2 * m + 1]);
+		else
+			m += push_step(lim, &q, 0, 0, 0, &y[2 * m], &y[2 * m + 1]);
+	}
+	regs_store(lim, &q);
+	return m;
+}
+
+void limiter_gains(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
+		   float ceiling, float *restrict gains)
+{
+	struct lim_regs q = regs_load(lim, ceiling);
+	int at;
+
+	for (long k = 0; k < n; k++)
+		gains[k] = gain_step(lim, &q, k < in ? rec[(size_t)stride * (size_t)k + 2] * g : 0, &at);
+	regs_store(lim, &q);
 }

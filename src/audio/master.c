@@ -29,27 +29,41 @@ struct pass_out {
 	float min_gain;
 };
 
-/* A pass's back half, on the stage thread: loudness, the true peak of
- * what was written, the output file. */
+/* The export's back half, on two stage threads: one measures loudness
+ * and the true peak of what was written, the other writes the file. */
 struct pass_sink {
 	struct render *r;
 	struct kweight kw;
 	struct lsums sums;		/* of what was written */
 	struct tp_detector *det;
 	float *peaks;			/* AUDIO_BLOCK, for the detector's output */
+	struct stage *writer;
 	struct exporter *ex;
 	float true_peak;
+	char err[AUDIO_ERR_MAX];	/* the writer's error */
 };
+
+static int pass_write_fn(void *ctx, const float *y, long m)
+{
+	struct pass_sink *k = ctx;
+
+	return export_write(k->ex, y, m, k->err);
+}
 
 static int pass_sink_fn(void *ctx, const float *y, long m)
 {
 	struct pass_sink *k = ctx;
+	float *w = stage_slot(k->writer);
 
+	if (!w)
+		return -EIO;	/* the writer failed; its stage says how */
+	memcpy(w, y, sizeof(float) * 2 * (size_t)m);
+	stage_commit(k->writer, m);
 	kweight_run(&k->kw, y, m, NULL, &k->sums);
 	tp_run(k->det, y, m, k->peaks);
 	for (long i = 0; i < m; i++)
 		k->true_peak = fmax_f(k->true_peak, k->peaks[i]);
-	return export_write(k->ex, y, m, k->r->err);
+	return 0;
 }
 
 /* Feed one block of the temp file through gain and limiter into @y;
@@ -57,20 +71,13 @@ static int pass_sink_fn(void *ctx, const float *y, long m)
 static long pass_block(float *rec, long in, long n, float g, struct limiter *lim,
 		       float ceiling, float *y)
 {
-	long m = 0;
-
-	for (long k = 0; k < n; k++) {
-		float l = k < in ? rec[REC * k] * g : 0, rr = k < in ? rec[REC * k + 1] * g : 0;
-		float pk = k < in ? rec[REC * k + 2] * g : 0;
-
-		if (!lim) {
-			y[2 * m] = l;
-			y[2 * m++ + 1] = rr;
-		} else if (limiter_push(lim, l, rr, pk, ceiling, &y[2 * m], &y[2 * m + 1])) {
-			m++;
-		}
+	if (lim)
+		return limiter_run(lim, rec, REC, in, n, g, ceiling, y);
+	for (long k = 0; k < in; k++) {
+		y[2 * k] = rec[REC * k] * g;
+		y[2 * k + 1] = rec[REC * k + 1] * g;
 	}
-	return m;
+	return in;
 }
 
 /*
@@ -91,6 +98,7 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 
 	kweight_init(&k.kw, r->rate);
 	if (rc || !k.det || !k.peaks || (ceiling > 0 && !lim) || !rec ||
+	    stage_start(&k.writer, AUDIO_BLOCK, pass_write_fn, &k) ||
 	    stage_start(&st, AUDIO_BLOCK, pass_sink_fn, &k))
 		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
@@ -100,7 +108,7 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 
 		if (!y)
 			break;
-		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in)))
+		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in, r->err)))
 			break;
 		m = pass_block(rec, in, n, (float)gain, lim, ceiling, y);
 		stage_commit(st, m);
@@ -109,6 +117,10 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 	}
 	if (st && (rc2 = stage_finish(st)) && !rc)
 		rc = rc2;
+	if (k.writer && (rc2 = stage_finish(k.writer)) && (!rc || rc == -EIO)) {
+		rc = rc2;
+		snprintf(r->err, AUDIO_ERR_MAX, "%s", k.err);
+	}
 	for (int i = 0; k.det && i < tp_delay(); i++)
 		k.true_peak = fmax_f(k.true_peak, tp_push(k.det, 0, 0));
 	out->true_peak = k.true_peak;
@@ -127,50 +139,111 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 	return rc;
 }
 
+/* One stretch of a prediction: the powers of frames [from, to) summed at
+ * the gains the limiter gives them, its run started @warm frames early. */
+struct predict_part {
+	struct render *r;
+	float gain, ceiling;
+	int64_t from, to, warm;
+	struct lsums sums;	/* the parts of [from, to); from is on a part's start */
+	float min_gain;
+	char err[AUDIO_ERR_MAX];
+	int rc;
+};
+
+static void predict_part_run(void *arg)
+{
+	struct predict_part *p = arg;
+	struct render *r = p->r;
+	struct limiter *lim = limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS);
+	int L = lim ? limiter_lookahead(lim) : 0;
+	/* the power of frame pos + k - L, the one gains[k] is for, is pw[k] */
+	float *pw = calloc((size_t)L + AUDIO_BLOCK, sizeof(float));
+	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
+	float *gains = malloc(sizeof(float) * AUDIO_BLOCK);
+	int64_t start = p->from - p->warm, end = p->to + L;	/* frames pushed */
+
+	p->rc = lim && pw && rec && gains ? 0 : -ENOMEM;
+	for (int64_t pos = start; !p->rc && pos < end; pos += AUDIO_BLOCK) {
+		long n = end - pos < AUDIO_BLOCK ? (long)(end - pos) : AUDIO_BLOCK;
+		long in = r->length - pos < n ? (long)(r->length - pos) : n;
+		long first = p->from + L - pos > 0 ? (long)(p->from + L - pos) : 0;
+
+		if (in > 0 && (p->rc = tmp_io(r, false, rec, pos, in, p->err)))
+			break;
+		limiter_gains(lim, rec, REC, in, n, p->gain, p->ceiling, gains);
+		for (long k = 0; k < n; k++)
+			pw[L + k] = k < in ? rec[REC * k + 3] : 0;
+		if (first < n)
+			lsums_add_gained(&p->sums, pw + first, gains + first,
+					 (double)p->gain * p->gain, n - first);
+		memmove(pw, pw + n, sizeof(float) * (size_t)L);
+	}
+	p->min_gain = lim ? limiter_min_gain(lim) : 1;
+	limiter_free(lim);
+	free(pw);
+	free(gains);
+	free(rec);
+}
+
+/* Stretches shorter than this are not split. */
+#define PREDICT_SPLIT_S 20
+/* How long the second half's limiter runs before its frames count: its
+ * release (80 ms) has then forgotten the start some 12 times over. */
+#define PREDICT_WARM_S 1
+
 /*
  * The loudness the limiter would give at @gain and @ceiling, without
  * touching audio: the limiter's gain alone, run over the stored true
  * peaks, scales each frame's stored K-weighted power. The gain moves over
  * milliseconds, slowly beside the K-weighting, so K(g x) is g K(x) to
  * within a few hundredths of an LU; the export measures the real output
- * and corrects a miss.
+ * and corrects a miss. A long mix is predicted in two halves at once, the
+ * second one's limiter started a second early.
  */
 static int predict_pass(struct render *r, double gain, float ceiling, struct pass_out *out)
 {
-	struct limiter *lim = limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS);
-	int ring_n = lim ? limiter_lookahead(lim) + 1 : 1, w = 0;
-	float *ring = calloc((size_t)ring_n, sizeof(float));	/* the last L+1 frames' power */
-	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK), g = (float)gain;
-	double g2 = gain * gain;
-	struct lsums sums;
-	int rc = lsums_init(&sums, r->rate, r->length);
+	struct predict_part p[2] = {
+		{ .r = r, .gain = (float)gain, .ceiling = ceiling, .to = r->length },
+		{ .r = r, .gain = (float)gain, .ceiling = ceiling, .to = r->length },
+	};
+	long per_part = (r->rate + 5) / 10;
+	int64_t mid = r->length / 2 / per_part * per_part;
+	bool split = r->length >= (int64_t)PREDICT_SPLIT_S * r->rate;
+	struct helper *h = NULL;
+	struct lsums all;
+	int rc;
 
-	if (!lim || !ring || !rec)
-		rc = -ENOMEM;
-	for (int64_t pos = 0; !rc && pos < r->length + ring_n - 1; pos += AUDIO_BLOCK) {
-		int64_t left = r->length + ring_n - 1 - pos;
-		long n = left < AUDIO_BLOCK ? (long)left : AUDIO_BLOCK;
-		long in = r->length - pos < n ? (long)(r->length - pos) : n;
-
-		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in)))
-			break;
-		for (long k = 0; k < n; k++) {
-			float lg;
-
-			ring[w] = k < in ? rec[REC * k + 3] : 0;
-			w = w + 1 == ring_n ? 0 : w + 1;
-			/* ring[w] is now the frame the gain is for, L before */
-			if ((lg = limiter_gain(lim, k < in ? rec[REC * k + 2] * g : 0, ceiling)) >= 0)
-				lsums_add(&sums, (double)lg * lg * g2 * ring[w]);
-		}
+	if (split) {
+		p[0].to = p[1].from = mid;
+		p[1].warm = (int64_t)PREDICT_WARM_S * r->rate;
+	}
+	rc = lsums_init(&all, r->rate, r->length);
+	for (int k = 0; k < 2 && !rc; k++)
+		rc = lsums_init(&p[k].sums, r->rate, p[k].to - p[k].from);
+	if (!rc && split)
+		rc = helper_start(&h);
+	if (!rc) {
+		if (h)
+			helper_run(h, predict_part_run, &p[1]);
+		predict_part_run(&p[0]);
+		helper_stop(h);
+		for (int k = 0; k < 1 + split && !rc; k++)
+			if ((rc = p[k].rc))
+				snprintf(r->err, AUDIO_ERR_MAX, "%s", p[k].err);
+	}
+	out->lufs = -INFINITY;
+	out->min_gain = split ? fmin_f(p[0].min_gain, p[1].min_gain) : p[0].min_gain;
+	if (!rc) {
+		for (int k = 0; k < 1 + split; k++)
+			for (size_t i = 0; i < p[k].sums.n && all.n < all.cap; i++)
+				all.part[all.n++] = p[k].sums.part[i];
+		out->lufs = lsums_integrated(&all);
 		rc = r_cancelled(r);
 	}
-	out->lufs = rc ? -INFINITY : lsums_integrated(&sums);
-	out->min_gain = lim ? limiter_min_gain(lim) : 1;
-	lsums_free(&sums);
-	limiter_free(lim);
-	free(ring);
-	free(rec);
+	for (int k = 0; k < 2; k++)
+		lsums_free(&p[k].sums);
+	lsums_free(&all);
 	return rc;
 }
 

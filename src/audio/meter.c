@@ -57,21 +57,48 @@ static inline kw_v2 kw_stage(const struct kweight *k, int s, kw_v2 *z, kw_v2 x)
 void kweight_run(struct kweight *k, const float *frames, long n, float *power, struct lsums *sums)
 {
 	kw_v2 z0[2] = { k->z[0][0], k->z[0][1] }, z1[2] = { k->z[1][0], k->z[1][1] };
+	double open = sums->open;	/* in a register, not through memory */
+	long filled = sums->filled;
 
 	for (long i = 0; i < n; i++) {
 		kw_v2 x = { frames[2 * i], frames[2 * i + 1] };
 		kw_v2 y = kw_stage(k, 1, z1, kw_stage(k, 0, z0, x));
-
 		double p = y[0] * y[0] + y[1] * y[1];
 
 		if (power)
 			power[i] = (float)p;
-		lsums_add(sums, p);
+		open += p;
+		if (++filled == sums->per_part) {
+			sums->open = open;
+			lsums_close_part(sums);
+			open = 0;
+			filled = 0;
+		}
 	}
+	sums->open = open;
+	sums->filled = filled;
 	k->z[0][0] = z0[0];
 	k->z[0][1] = z0[1];
 	k->z[1][0] = z1[0];
 	k->z[1][1] = z1[1];
+}
+
+void lsums_add_gained(struct lsums *s, const float *power, const float *gain, double scale, long n)
+{
+	double open = s->open;
+	long filled = s->filled;
+
+	for (long i = 0; i < n; i++) {
+		open += (double)gain[i] * gain[i] * scale * power[i];
+		if (++filled == s->per_part) {
+			s->open = open;
+			lsums_close_part(s);
+			open = 0;
+			filled = 0;
+		}
+	}
+	s->open = open;
+	s->filled = filled;
 }
 
 int lsums_init(struct lsums *s, int rate, int64_t frames)

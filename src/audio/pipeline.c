@@ -227,8 +227,9 @@ static int open_tmp(struct render *r, const struct mix_target *out)
 
 /* ---- mixing ---- */
 
-/* Add stem @i's part of the block [pos, pos+n) into @acc. */
-static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float *acc, float *buf)
+/* Add stem @i's part of the block [pos, pos+n) into @acc; errors into @err. */
+static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float *acc, float *buf,
+			  char *err)
 {
 	struct stem *s = &r->in[i];
 	int64_t from = pos > r->offset[i] ? pos : r->offset[i];
@@ -238,7 +239,7 @@ static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float
 
 	if (from >= to || (gl == 0 && gr == 0))
 		return 0;
-	got = stem_read(s, buf, (long)(to - from), r->err);
+	got = stem_read(s, buf, (long)(to - from), err);
 	if (got < 0)
 		return (int)got;
 	if (trackfx_active(&r->fx[i]))
@@ -264,6 +265,7 @@ struct peak_stage {
 	struct tp_detector *det;
 	float *rec;		/* (AUDIO_BLOCK + delay) records */
 	float *peaks;		/* AUDIO_BLOCK: what the detector gave for a block */
+	char err[AUDIO_ERR_MAX];	/* the sink thread's error */
 	long held;		/* records in rec */
 	int64_t base;		/* frame of rec[0] */
 	int64_t pushed;		/* frames given to the detector, flush included */
@@ -302,7 +304,7 @@ static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, 
 	if (last)
 		peak_detect(r, ps, flush, d);
 	ready = last ? ps->held : (ps->held > d ? ps->held - d : 0);
-	if (ready && tmp_io(r, true, ps->rec, ps->base, ready))
+	if (ready && tmp_io(r, true, ps->rec, ps->base, ready, ps->err))
 		return -EIO;
 	memmove(ps->rec, ps->rec + REC * ready, sizeof(float) * REC * (size_t)(ps->held - ready));
 	ps->held -= ready;
@@ -330,12 +332,122 @@ static int mix_sink_fn(void *ctx, const float *frames, long n)
 	return peak_push(k->r, &k->ps, frames, k->power, n, k->consumed >= k->r->length);
 }
 
+/*
+ * The stems one thread mixes into a block. The render thread and a helper
+ * each take a fixed share (split_stems), each summing its stems in order,
+ * and the helper's sum is added last: the result depends on the plan only.
+ */
+struct mix_share {
+	struct render *r;
+	size_t *stems;		/* owned: indices into r->in, ascending */
+	size_t n;
+	int64_t pos;		/* the block */
+	long frames;
+	float *acc;		/* 2 * AUDIO_BLOCK */
+	float *buf;		/* owned: one stem's block */
+	char err[AUDIO_ERR_MAX];
+	int rc;
+};
+
+static void mix_share_run(void *arg)
+{
+	struct mix_share *m = arg;
+
+	memset(m->acc, 0, sizeof(float) * 2 * (size_t)m->frames);
+	m->rc = 0;
+	for (size_t k = 0; k < m->n && !m->rc; k++)
+		m->rc = mix_stem_block(m->r, m->stems[k], m->pos, m->frames, m->acc, m->buf, m->err);
+}
+
+/* What decoding stem @i costs, roughly: per channel, three times as much
+ * when resampled, twice with processing; nothing when silent. */
+static double stem_cost(const struct render *r, size_t i)
+{
+	double c = r->in[i].info.channels;
+
+	if (r->gain[i][0] == 0 && r->gain[i][1] == 0)
+		return 0;
+	if (r->in[i].rs)
+		c *= 3;
+	if (trackfx_active(&r->fx[i]))
+		c *= 2;
+	return c;
+}
+
+static int by_index(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Share the stems between two threads: costliest first, each to the
+ * lighter side. */
+static int split_stems(struct render *r, struct mix_share *sh)
+{
+	double load[2] = { 0, 0 };
+	size_t *order = malloc(sizeof(size_t) * r->n);
+
+	for (int s = 0; s < 2; s++)
+		sh[s].stems = malloc(sizeof(size_t) * r->n);
+	if (!order || !sh[0].stems || !sh[1].stems) {
+		free(order);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		order[i] = i;
+	for (size_t i = 1; i < r->n; i++)	/* by cost, descending; n <= 64 */
+		for (size_t k = i; k > 0 && stem_cost(r, order[k]) > stem_cost(r, order[k - 1]); k--) {
+			size_t t = order[k];
+
+			order[k] = order[k - 1];
+			order[k - 1] = t;
+		}
+	for (size_t k = 0; k < r->n; k++) {
+		int side = load[1] < load[0];
+
+		if (stem_cost(r, order[k]) == 0)
+			side = 0;
+		sh[side].stems[sh[side].n++] = order[k];
+		load[side] += stem_cost(r, order[k]);
+	}
+	free(order);
+	for (int s = 0; s < 2; s++)
+		qsort(sh[s].stems, sh[s].n, sizeof(size_t), by_index);
+	return 0;
+}
+
+/* One block: the helper's share (if any) beside the render thread's. */
+static int mix_block(struct render *r, struct helper *h, struct mix_share *sh, int64_t pos, long n,
+		     float *acc)
+{
+	for (int s = 0; s < 2; s++) {
+		sh[s].pos = pos;
+		sh[s].frames = n;
+	}
+	sh[0].acc = acc;
+	if (h)
+		helper_run(h, mix_share_run, &sh[1]);
+	mix_share_run(&sh[0]);
+	if (h)
+		helper_wait(h);
+	for (int s = 0; s < 2; s++)
+		if (sh[s].rc) {
+			snprintf(r->err, AUDIO_ERR_MAX, "%s", sh[s].err);
+			return sh[s].rc;
+		}
+	for (long k = 0; h && k < 2 * n; k++)
+		acc[k] += sh[1].acc[k];
+	return 0;
+}
+
 /* Mix every stem into the temp file; measures the plain mix's loudness
  * (r->l0) and true peak (r->peak_max). */
 static int mix_all(struct render *r)
 {
 	struct mix_sink k = { .r = r, .ps = { .det = tp_new() } };
-	float *buf = malloc(sizeof(float) * AUDIO_BLOCK * 2);
+	struct mix_share sh[2] = { { .r = r }, { .r = r } };
+	struct helper *h = NULL;
 	struct stage *st = NULL;
 	int rc = lsums_init(&k.sums, r->rate, r->length), rc2;
 
@@ -343,7 +455,11 @@ static int mix_all(struct render *r)
 	k.power = malloc(sizeof(float) * AUDIO_BLOCK);
 	k.ps.peaks = malloc(sizeof(float) * AUDIO_BLOCK);
 	k.ps.rec = malloc(sizeof(float) * REC * (AUDIO_BLOCK + (size_t)tp_delay() + 1));
-	if (rc || !buf || !k.power || !k.ps.peaks || !k.ps.det || !k.ps.rec ||
+	for (int s = 0; s < 2; s++)
+		sh[s].buf = malloc(sizeof(float) * AUDIO_BLOCK * 2);
+	sh[1].acc = malloc(sizeof(float) * AUDIO_BLOCK * 2);
+	if (rc || !k.power || !k.ps.peaks || !k.ps.det || !k.ps.rec || !sh[0].buf || !sh[1].buf ||
+	    !sh[1].acc || split_stems(r, sh) || (sh[1].n && helper_start(&h)) ||
 	    stage_start(&st, AUDIO_BLOCK, mix_sink_fn, &k))
 		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length; pos += AUDIO_BLOCK) {
@@ -352,20 +468,24 @@ static int mix_all(struct render *r)
 
 		if (!acc)
 			break; /* the sink failed; stage_finish says how */
-		memset(acc, 0, sizeof(float) * 2 * (size_t)n);
-		for (size_t i = 0; i < r->n && !rc; i++)
-			rc = mix_stem_block(r, i, pos, n, acc, buf);
-		if (!rc)
+		if (!(rc = mix_block(r, h, sh, pos, n, acc)))
 			stage_commit(st, n);
 		if (!rc)
 			rc = r_cancelled(r);
 		r_progress(r, (double)(pos + n), (double)r->length);
 	}
-	if (st && (rc2 = stage_finish(st)) && !rc)
+	helper_stop(h);
+	if (st && (rc2 = stage_finish(st)) && !rc) {
 		rc = rc2;
+		snprintf(r->err, AUDIO_ERR_MAX, "%s", k.ps.err);
+	}
 	r->l0 = lsums_integrated(&k.sums);
 	lsums_free(&k.sums);
-	free(buf);
+	for (int s = 0; s < 2; s++) {
+		free(sh[s].buf);
+		free(sh[s].stems);
+	}
+	free(sh[1].acc);
 	free(k.power);
 	free(k.ps.rec);
 	free(k.ps.peaks);

@@ -67,7 +67,7 @@ void r_log(struct render *r, const char *fmt, ...)
 	r->cb->log(r->cb->ctx, line);
 }
 
-int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames)
+int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames, char *err)
 {
 	size_t len = sizeof(float) * REC * (size_t)frames;
 	off_t off = (off_t)(sizeof(float) * REC) * frame;
@@ -79,7 +79,7 @@ int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames)
 		if (n <= 0) {
 			int rc = n < 0 ? -errno : -EIO;
 
-			snprintf(r->err, AUDIO_ERR_MAX, "cannot %s the mix's temp file in the "
+			snprintf(err, AUDIO_ERR_MAX, "cannot %s the mix's temp file in the "
 				 "outputs folder: %s", wr ? "write" : "read",
 				 n < 0 ? strerror(-rc) : "short read");
 			return rc;

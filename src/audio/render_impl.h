@@ -24,6 +24,11 @@ static inline float fmax_f(float a, float b)
 	return a > b ? a : b;
 }
 
+static inline float fmin_f(float a, float b)
+{
+	return a < b ? a : b;
+}
+
 static inline double db(double lin)
 {
 	return 20.0 * log10(lin);
@@ -57,8 +62,9 @@ int r_cancelled(struct render *r);
 void r_log(struct render *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Read (@wr false) or write @frames frames of the temp mix at @frame.
- * 0, or -errno with r->err naming the problem. */
-int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames);
+ * 0, or -errno with @err (AUDIO_ERR_MAX: r->err, or a second thread's own)
+ * naming the problem. */
+int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames, char *err);
 
 /* Master the temp mix to the plan's target and write @out; fills the
  * loudness, peak and gain of @res. 0 or -errno with r->err set. */

@@ -113,3 +113,87 @@ int stage_finish(struct stage *s)
 	stage_free(s);
 	return rc;
 }
+
+/* ---- helper ---- */
+
+struct helper {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	helper_fn fn;		/* protected by lock: the task, NULL when idle */
+	void *arg;
+	bool quit;		/* protected by lock */
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+	FPU_FAST_ENTER();
+
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		while (!h->fn && !h->quit)
+			pthread_cond_wait(&h->changed, &h->lock);
+		if (!h->fn)
+			break;
+		pthread_mutex_unlock(&h->lock);
+		h->fn(h->arg);
+		pthread_mutex_lock(&h->lock);
+		h->fn = NULL;
+		pthread_cond_broadcast(&h->changed);
+	}
+	pthread_mutex_unlock(&h->lock);
+	FPU_FAST_LEAVE();
+	return NULL;
+}
+
+int helper_start(struct helper **out)
+{
+	struct helper *h = calloc(1, sizeof(*h));
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->changed, NULL);
+	if ((rc = pthread_create(&h->thread, NULL, helper_main, h))) {
+		pthread_cond_destroy(&h->changed);
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+		return -rc;
+	}
+	*out = h;
+	return 0;
+}
+
+void helper_run(struct helper *h, helper_fn fn, void *arg)
+{
+	pthread_mutex_lock(&h->lock);
+	h->fn = fn;
+	h->arg = arg;
+	pthread_cond_broadcast(&h->changed);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void helper_wait(struct helper *h)
+{
+	pthread_mutex_lock(&h->lock);
+	while (h->fn)
+		pthread_cond_wait(&h->changed, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
+void helper_stop(struct helper *h)
+{
+	if (!h)
+		return;
+	helper_wait(h);
+	pthread_mutex_lock(&h->lock);
+	h->quit = true;
+	pthread_cond_broadcast(&h->changed);
+	pthread_mutex_unlock(&h->lock);
+	pthread_join(h->thread, NULL);
+	pthread_cond_destroy(&h->changed);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
