@@ -106,15 +106,15 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 /* The same without the audio: push a frame's true peak; returns the gain
  * for frame n - limiter_lookahead() once there is one, else -1. */
 float limiter_gain(struct limiter *lim, float peak, float ceiling);
-/* Blocks of frames at once, from records of @stride floats that start
- * with left, right and true peak, each scaled by @g; frames from @in to
- * @n are silence (the flush at the end). limiter_run() puts the frames
- * that leave into @y (interleaved) and returns how many; limiter_gains()
- * puts what limiter_gain() would return for each frame into @gains. */
-long limiter_run(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
+/* Blocks of frames at once: @lr interleaved left and right, @peak each
+ * frame's true peak, all scaled by @g; frames from @in to @n are silence
+ * (the flush at the end). limiter_run() puts the frames that leave into
+ * @y (interleaved) and returns how many; limiter_gains() puts what
+ * limiter_gain() would return for each frame into @gains. */
+long limiter_run(struct limiter *lim, const float *lr, const float *peak, long in, long n, float g,
 		 float ceiling, float *y);
-void limiter_gains(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
-		   float ceiling, float *gains);
+void limiter_gains(struct limiter *lim, const float *peak, long in, long n, float g, float ceiling,
+		   float *gains);
 /* The smallest gain applied so far (for the log). */
 float limiter_min_gain(const struct limiter *lim);
 

@@ -108,6 +108,16 @@ static inline float export_uniform(struct exporter *e)
 	return (float)(e->rng >> 40) * (1.0f / 16777216.0f);
 }
 
+/* nearbyint() for |v| < 2^51 in the default rounding mode (to nearest,
+ * ties to even), without a call into libm per sample: adding 1.5 * 2^52
+ * leaves no bits below the unit, so the sum itself is rounded. */
+static inline double round_even(double v)
+{
+	const double magic = 6755399441055744.0;
+
+	return (v + magic) - magic;
+}
+
 static void export_to_int(struct exporter *e, const float *x, long n)
 {
 	const float scale = e->bits == 16 ? 32768.0f : 8388608.0f;
@@ -119,7 +129,7 @@ static void export_to_int(struct exporter *e, const float *x, long n)
 
 		if (e->bits == 16) /* TPDF: the difference of two uniforms, +-1 LSB */
 			v += (double)export_uniform(e) - (double)export_uniform(e);
-		v = nearbyint(v);
+		v = round_even(v);
 		v = v < lo ? lo : v > hi ? hi : v;
 		e->ibuf[i] = (int32_t)((uint32_t)(int32_t)v << shift);
 	}

@@ -433,17 +433,16 @@ int limiter_push(struct limiter *lim, float l, float r, float peak, float ceilin
 	return out;
 }
 
-long limiter_run(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
+long limiter_run(struct limiter *lim, const float *lr, const float *peak, long in, long n, float g,
 		 float ceiling, float *restrict y)
 {
 	struct lim_regs q = regs_load(lim, ceiling);
 	long m = 0;
 
 	for (long k = 0; k < n; k++) {
-		const float *f = rec + (size_t)stride * (size_t)k;
-
 		if (k < in)
-			m += push_step(lim, &q, f[0] * g, f[1] * g, f[2] * g, &y[2 * m], &y[2 * m + 1]);
+			m += push_step(lim, &q, lr[2 * k] * g, lr[2 * k + 1] * g, peak[k] * g, &y[2 * m],
+				       &y[2 * m + 1]);
 		else
 			m += push_step(lim, &q, 0, 0, 0, &y[2 * m], &y[2 * m + 1]);
 	}
@@ -451,13 +450,13 @@ long limiter_run(struct limiter *lim, const float *rec, int stride, long in, lon
 	return m;
 }
 
-void limiter_gains(struct limiter *lim, const float *rec, int stride, long in, long n, float g,
-		   float ceiling, float *restrict gains)
+void limiter_gains(struct limiter *lim, const float *peak, long in, long n, float g, float ceiling,
+		   float *restrict gains)
 {
 	struct lim_regs q = regs_load(lim, ceiling);
 	int at;
 
 	for (long k = 0; k < n; k++)
-		gains[k] = gain_step(lim, &q, k < in ? rec[(size_t)stride * (size_t)k + 2] * g : 0, &at);
+		gains[k] = gain_step(lim, &q, k < in ? peak[k] * g : 0, &at);
 	regs_store(lim, &q);
 }

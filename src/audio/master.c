@@ -66,17 +66,31 @@ static int pass_sink_fn(void *ctx, const float *y, long m)
 	return 0;
 }
 
-/* Feed one block of the temp file through gain and limiter into @y;
- * returns the frames that left the limiter. */
-static long pass_block(float *rec, long in, long n, float g, struct limiter *lim,
-		       float ceiling, float *y)
+/* Read the block [@pos, @pos + @in) of the temp file: its frames, and
+ * unless @peak is NULL each frame's peak (its group's). */
+static int read_block(struct render *r, int64_t pos, long in, float *lr, float *groups, float *peak,
+		      char *err)
+{
+	int rc = lr ? tmp_frames(r, false, lr, pos, in, err) : 0;
+
+	if (rc || !peak)
+		return rc;
+	if ((rc = tmp_groups(r, false, groups, pos, in, err)))
+		return rc;
+	for (long k = 0; k < in; k++)
+		peak[k] = groups[2 * (k / TMP_GROUP)];
+	return 0;
+}
+
+/* Feed one block through gain and limiter into @y; returns the frames
+ * that left the limiter. */
+static long pass_block(const float *lr, const float *peak, long in, long n, float g,
+		       struct limiter *lim, float ceiling, float *y)
 {
 	if (lim)
-		return limiter_run(lim, rec, REC, in, n, g, ceiling, y);
-	for (long k = 0; k < in; k++) {
-		y[2 * k] = rec[REC * k] * g;
-		y[2 * k + 1] = rec[REC * k + 1] * g;
-	}
+		return limiter_run(lim, lr, peak, in, n, g, ceiling, y);
+	for (long k = 0; k < 2 * in; k++)
+		y[k] = lr[k] * g;
 	return in;
 }
 
@@ -91,13 +105,15 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 	struct pass_sink k = { .r = r, .ex = ex, .det = tp_new(),
 			       .peaks = malloc(sizeof(float) * AUDIO_BLOCK) };
 	struct limiter *lim = ceiling > 0 ? limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS) : NULL;
-	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
+	float *lr = malloc(sizeof(float) * 2 * AUDIO_BLOCK);
+	float *groups = malloc(sizeof(float) * 2 * (AUDIO_BLOCK / TMP_GROUP));
+	float *peak = lim ? malloc(sizeof(float) * AUDIO_BLOCK) : NULL;
 	int64_t tail = lim ? limiter_lookahead(lim) : 0;
 	struct stage *st = NULL;
 	int rc = lsums_init(&k.sums, r->rate, r->length), rc2;
 
 	kweight_init(&k.kw, r->rate);
-	if (rc || !k.det || !k.peaks || (ceiling > 0 && !lim) || !rec ||
+	if (rc || !k.det || !k.peaks || (ceiling > 0 && (!lim || !peak)) || !lr || !groups ||
 	    stage_start(&k.writer, AUDIO_BLOCK, pass_write_fn, &k) ||
 	    stage_start(&st, AUDIO_BLOCK, pass_sink_fn, &k))
 		rc = -ENOMEM;
@@ -108,9 +124,9 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 
 		if (!y)
 			break;
-		if (in > 0 && (rc = tmp_io(r, false, rec, pos, in, r->err)))
+		if (in > 0 && (rc = read_block(r, pos, in, lr, groups, peak, r->err)))
 			break;
-		m = pass_block(rec, in, n, (float)gain, lim, ceiling, y);
+		m = pass_block(lr, peak, in, n, (float)gain, lim, ceiling, y);
 		stage_commit(st, m);
 		rc = r_cancelled(r);
 		r_progress(r, (double)(pos + n), (double)(r->length + tail));
@@ -135,7 +151,9 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 	limiter_free(lim);
 	tp_free(k.det);
 	free(k.peaks);
-	free(rec);
+	free(lr);
+	free(groups);
+	free(peak);
 	return rc;
 }
 
@@ -159,21 +177,27 @@ static void predict_part_run(void *arg)
 	int L = lim ? limiter_lookahead(lim) : 0;
 	/* the power of frame pos + k - L, the one gains[k] is for, is pw[k] */
 	float *pw = calloc((size_t)L + AUDIO_BLOCK, sizeof(float));
-	float *rec = malloc(sizeof(float) * REC * AUDIO_BLOCK);
-	float *gains = malloc(sizeof(float) * AUDIO_BLOCK);
-	int64_t start = p->from - p->warm, end = p->to + L;	/* frames pushed */
+	float *groups = malloc(sizeof(float) * 2 * (AUDIO_BLOCK / TMP_GROUP));
+	float *peak = malloc(sizeof(float) * AUDIO_BLOCK), *gains = malloc(sizeof(float) * AUDIO_BLOCK);
+	/* frames pushed; reads start on a group */
+	int64_t start = (p->from - p->warm) / TMP_GROUP * TMP_GROUP, end = p->to + L;
 
-	p->rc = lim && pw && rec && gains ? 0 : -ENOMEM;
+	p->rc = lim && pw && groups && peak && gains ? 0 : -ENOMEM;
 	for (int64_t pos = start; !p->rc && pos < end; pos += AUDIO_BLOCK) {
 		long n = end - pos < AUDIO_BLOCK ? (long)(end - pos) : AUDIO_BLOCK;
 		long in = r->length - pos < n ? (long)(r->length - pos) : n;
 		long first = p->from + L - pos > 0 ? (long)(p->from + L - pos) : 0;
 
-		if (in > 0 && (p->rc = tmp_io(r, false, rec, pos, in, p->err)))
+		if (in > 0 && (p->rc = read_block(r, pos, in, NULL, groups, peak, p->err)))
 			break;
-		limiter_gains(lim, rec, REC, in, n, p->gain, p->ceiling, gains);
-		for (long k = 0; k < n; k++)
-			pw[L + k] = k < in ? rec[REC * k + 3] : 0;
+		limiter_gains(lim, peak, in, n, p->gain, p->ceiling, gains);
+		/* a group's power, spread evenly over its frames */
+		for (long k = 0; k < n; k++) {
+			int64_t g0 = (pos + k) / TMP_GROUP * TMP_GROUP;
+			int64_t size = r->length - g0 < TMP_GROUP ? r->length - g0 : TMP_GROUP;
+
+			pw[L + k] = k < in ? groups[2 * (k / TMP_GROUP) + 1] / (float)size : 0;
+		}
 		if (first < n)
 			lsums_add_gained(&p->sums, pw + first, gains + first,
 					 (double)p->gain * p->gain, n - first);
@@ -182,8 +206,9 @@ static void predict_part_run(void *arg)
 	p->min_gain = lim ? limiter_min_gain(lim) : 1;
 	limiter_free(lim);
 	free(pw);
+	free(groups);
+	free(peak);
 	free(gains);
-	free(rec);
 }
 
 /* Stretches shorter than this are not split. */
@@ -388,6 +413,8 @@ int master_and_export(struct render *r, const struct mix_target *out,
 	}
 	if (rc)
 		return rc;
+	if (mp.limit)
+		r_log(r, "mastering: the export measured %.3f LUFS, %.3f predicted", po.lufs, mp.lufs);
 	res->integrated_lufs = po.lufs;
 	res->true_peak_dbtp = po.true_peak > 0 ? db(po.true_peak) : -INFINITY;
 	res->gain_db = mp.gain_db;

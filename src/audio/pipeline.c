@@ -259,20 +259,45 @@ static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float
 	return 0;
 }
 
-/* Records whose peak is known leave @rec for the temp file; the last
- * tp_delay() stay for the next block. */
+/* Frames whose peak is known leave for the temp file; the last tp_delay()
+ * (and up to a group's worth more) stay for the next block. */
 struct peak_stage {
 	struct tp_detector *det;
-	float *rec;		/* (AUDIO_BLOCK + delay) records */
+	float *lr;		/* held frames, left and right */
+	float *peak, *power;	/* theirs */
+	float *groups;		/* for a write: (peak, power) per group */
 	float *peaks;		/* AUDIO_BLOCK: what the detector gave for a block */
 	char err[AUDIO_ERR_MAX];	/* the sink thread's error */
-	long held;		/* records in rec */
-	int64_t base;		/* frame of rec[0] */
+	long held;		/* frames held */
+	int64_t base;		/* frame of lr[0]: a multiple of TMP_GROUP */
 	int64_t pushed;		/* frames given to the detector, flush included */
 };
 
+#define PEAK_HOLD (AUDIO_BLOCK + 64 + TMP_GROUP)	/* frames a peak_stage holds */
+
+static int peak_stage_init(struct peak_stage *ps)
+{
+	ps->det = tp_new();
+	ps->lr = malloc(sizeof(float) * 2 * PEAK_HOLD);
+	ps->peak = malloc(sizeof(float) * PEAK_HOLD);
+	ps->power = malloc(sizeof(float) * PEAK_HOLD);
+	ps->groups = malloc(sizeof(float) * 2 * (PEAK_HOLD / TMP_GROUP + 1));
+	ps->peaks = malloc(sizeof(float) * AUDIO_BLOCK);
+	return ps->det && ps->lr && ps->peak && ps->power && ps->groups && ps->peaks ? 0 : -ENOMEM;
+}
+
+static void peak_stage_free(struct peak_stage *ps)
+{
+	tp_free(ps->det);
+	free(ps->lr);
+	free(ps->peak);
+	free(ps->power);
+	free(ps->groups);
+	free(ps->peaks);
+}
+
 /* Run @n frames through the detector and put each peak that comes out
- * into the record of the frame it belongs to, tp_delay() frames back. */
+ * with the frame it belongs to, tp_delay() frames back. */
 static void peak_detect(struct render *r, struct peak_stage *ps, const float *frames, long n)
 {
 	tp_run(ps->det, frames, n, ps->peaks);
@@ -282,32 +307,53 @@ static void peak_detect(struct render *r, struct peak_stage *ps, const float *fr
 
 		if (t < 0 || f - ps->base >= ps->held)
 			continue;
-		ps->rec[REC * (f - ps->base) + 2] = t;
+		ps->peak[f - ps->base] = t;
 		r->peak_max = fmax_f(r->peak_max, t);
 	}
+}
+
+/* Write the first @ready frames held, and their groups. */
+static int peak_write(struct render *r, struct peak_stage *ps, long ready)
+{
+	long ng = (ready + TMP_GROUP - 1) / TMP_GROUP;
+
+	for (long g = 0; g < ng; g++) {
+		float pk = 0, pw = 0;
+
+		for (long k = g * TMP_GROUP; k < (g + 1) * TMP_GROUP && k < ready; k++) {
+			pk = fmax_f(pk, ps->peak[k]);
+			pw += ps->power[k];
+		}
+		ps->groups[2 * g] = pk;
+		ps->groups[2 * g + 1] = pw;
+	}
+	if (tmp_frames(r, true, ps->lr, ps->base, ready, ps->err) ||
+	    tmp_groups(r, true, ps->groups, ps->base, ready, ps->err))
+		return -EIO;
+	return 0;
 }
 
 static int peak_push(struct render *r, struct peak_stage *ps, const float *acc, const float *power,
 		     long n, bool last)
 {
 	static const float flush[2 * 64];
-	int d = tp_delay();
-	long ready;
+	long d = tp_delay(), ready, keep;
 
-	for (long k = 0; k < n; k++) {
-		ps->rec[REC * ps->held] = acc[2 * k];
-		ps->rec[REC * ps->held + 1] = acc[2 * k + 1];
-		ps->rec[REC * ps->held + 3] = power[k];
-		ps->held++;
-	}
+	memcpy(ps->lr + 2 * ps->held, acc, sizeof(float) * 2 * (size_t)n);
+	memcpy(ps->power + ps->held, power, sizeof(float) * (size_t)n);
+	ps->held += n;
 	peak_detect(r, ps, acc, n);
 	if (last)
 		peak_detect(r, ps, flush, d);
-	ready = last ? ps->held : (ps->held > d ? ps->held - d : 0);
-	if (ready && tmp_io(r, true, ps->rec, ps->base, ready, ps->err))
+	/* whole groups only, but at the end */
+	ready = last ? ps->held : (ps->held > d ? (ps->held - d) / TMP_GROUP * TMP_GROUP : 0);
+	if (ready && peak_write(r, ps, ready))
 		return -EIO;
-	memmove(ps->rec, ps->rec + REC * ready, sizeof(float) * REC * (size_t)(ps->held - ready));
-	ps->held -= ready;
+	keep = ps->held - ready;
+	memmove(ps->lr, ps->lr + 2 * ready, sizeof(float) * 2 * (size_t)keep);
+	memmove(ps->peak, ps->peak + ready, sizeof(float) * (size_t)keep);
+	memmove(ps->power, ps->power + ready, sizeof(float) * (size_t)keep);
+	ps->held = keep;
 	ps->base += ready;
 	return 0;
 }
@@ -445,7 +491,7 @@ static int mix_block(struct render *r, struct helper *h, struct mix_share *sh, i
  * (r->l0) and true peak (r->peak_max). */
 static int mix_all(struct render *r)
 {
-	struct mix_sink k = { .r = r, .ps = { .det = tp_new() } };
+	struct mix_sink k = { .r = r };
 	struct mix_share sh[2] = { { .r = r }, { .r = r } };
 	struct helper *h = NULL;
 	struct stage *st = NULL;
@@ -453,12 +499,10 @@ static int mix_all(struct render *r)
 
 	kweight_init(&k.kw, r->rate);
 	k.power = malloc(sizeof(float) * AUDIO_BLOCK);
-	k.ps.peaks = malloc(sizeof(float) * AUDIO_BLOCK);
-	k.ps.rec = malloc(sizeof(float) * REC * (AUDIO_BLOCK + (size_t)tp_delay() + 1));
 	for (int s = 0; s < 2; s++)
 		sh[s].buf = malloc(sizeof(float) * AUDIO_BLOCK * 2);
 	sh[1].acc = malloc(sizeof(float) * AUDIO_BLOCK * 2);
-	if (rc || !k.power || !k.ps.peaks || !k.ps.det || !k.ps.rec || !sh[0].buf || !sh[1].buf ||
+	if (rc || !k.power || peak_stage_init(&k.ps) || !sh[0].buf || !sh[1].buf ||
 	    !sh[1].acc || split_stems(r, sh) || (sh[1].n && helper_start(&h)) ||
 	    stage_start(&st, AUDIO_BLOCK, mix_sink_fn, &k))
 		rc = -ENOMEM;
@@ -487,9 +531,7 @@ static int mix_all(struct render *r)
 	}
 	free(sh[1].acc);
 	free(k.power);
-	free(k.ps.rec);
-	free(k.ps.peaks);
-	tp_free(k.ps.det);
+	peak_stage_free(&k.ps);
 	return rc;
 }
 

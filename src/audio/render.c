@@ -67,11 +67,9 @@ void r_log(struct render *r, const char *fmt, ...)
 	r->cb->log(r->cb->ctx, line);
 }
 
-int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames, char *err)
+static int tmp_rw(struct render *r, bool wr, void *buf, size_t len, off_t off, char *err)
 {
-	size_t len = sizeof(float) * REC * (size_t)frames;
-	off_t off = (off_t)(sizeof(float) * REC) * frame;
-	char *p = (char *)buf;
+	char *p = buf;
 
 	while (len) {
 		ssize_t n = wr ? pwrite(r->tmp_fd, p, len, off) : pread(r->tmp_fd, p, len, off);
@@ -89,4 +87,26 @@ int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames, ch
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* Groups start after the last frame. */
+static off_t group_offset(const struct render *r, int64_t frame)
+{
+	return (off_t)(2 * sizeof(float)) * r->length + (off_t)(2 * sizeof(float)) * (frame / TMP_GROUP);
+}
+
+static size_t group_bytes(int64_t frames)
+{
+	return 2 * sizeof(float) * (size_t)((frames + TMP_GROUP - 1) / TMP_GROUP);
+}
+
+int tmp_frames(struct render *r, bool wr, float *lr, int64_t frame, long frames, char *err)
+{
+	return tmp_rw(r, wr, lr, 2 * sizeof(float) * (size_t)frames, (off_t)(2 * sizeof(float)) * frame,
+		      err);
+}
+
+int tmp_groups(struct render *r, bool wr, float *groups, int64_t frame, long frames, char *err)
+{
+	return tmp_rw(r, wr, groups, group_bytes(frames), group_offset(r, frame), err);
 }

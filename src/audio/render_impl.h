@@ -16,8 +16,13 @@
 #include "mixfs/mix.h"
 #include "mixfs/plan.h"
 
-/* floats per frame in the temp file: L, R, the true peak, the K-weighted power */
-#define REC 4
+/*
+ * The temp file holds the plain mix as left, right (floats) per frame,
+ * then, for each group of TMP_GROUP frames, the highest true peak among
+ * them and the sum of their K-weighted power: what the limiter and the
+ * loudness prediction read, a quarter of the bytes of per-frame values.
+ */
+#define TMP_GROUP 4
 
 static inline float fmax_f(float a, float b)
 {
@@ -61,10 +66,12 @@ void r_progress(struct render *r, double done, double total);
 int r_cancelled(struct render *r);
 void r_log(struct render *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Read (@wr false) or write @frames frames of the temp mix at @frame.
- * 0, or -errno with @err (AUDIO_ERR_MAX: r->err, or a second thread's own)
- * naming the problem. */
-int tmp_io(struct render *r, bool wr, float *buf, int64_t frame, long frames, char *err);
+/* Read (@wr false) or write the temp mix's frames [@frame, @frame +
+ * @frames): tmp_frames() their left and right, tmp_groups() their groups
+ * (peak, power), @frame a multiple of TMP_GROUP. 0, or -errno with @err
+ * (AUDIO_ERR_MAX: r->err, or a second thread's own) naming the problem. */
+int tmp_frames(struct render *r, bool wr, float *lr, int64_t frame, long frames, char *err);
+int tmp_groups(struct render *r, bool wr, float *groups, int64_t frame, long frames, char *err);
 
 /* Master the temp mix to the plan's target and write @out; fills the
  * loudness, peak and gain of @res. 0 or -errno with r->err set. */

@@ -59,6 +59,19 @@ for target in "-14 -1" "-18 -3"; do
 	check "true peak $4 dBTP at or under the $2 dBTP ceiling" le "$4" "$2"
 done
 
+# 3b. At 44.1 kHz (a 100 ms gating part is not a whole number of the
+# temp file's 4-frame groups) the limiter's loudness, predicted from the
+# stored powers, is what the export measures.
+REQUEST_EXTRA=', "sample_rate": 44100, "master": {"target_lufs": -12, "true_peak_dbtp": -1}' \
+	request_from_truth "$s" $all >"$t/m44.json"
+render "$t/m44.json" "$t/m44.wav"
+set -- $(loudness "$t/m44.wav")
+check "mastered at 44.1 kHz: ffmpeg reads $1 LUFS (within 0.1 LU of -12)" within "$1" -12 0.1
+check "... true peak $2 dBTP at or under -1" le "$2" -1
+check "... the rate is 44.1 kHz" test "$(soxi -r "$t/m44.wav")" = 44100
+set -- $(sed -n 's/.*export measured \([-0-9.]*\) LUFS, \([-0-9.]*\) predicted.*/\1 \2/p' "$t/m44.wav.err")
+check "... the prediction ($2) was within 0.05 LU of the export (${1:-none})" within "${1:-99}" "${2:-0}" 0.05
+
 # 4. "auto" finds offsets given a few hundred ms wrong, against a reference.
 cp "$t/all_oracle.wav" "$s/stems/rough.wav"
 cat >"$t/auto.json" <<JSON
