@@ -227,6 +227,31 @@ static int open_tmp(struct render *r, const struct mix_target *out)
 
 /* ---- mixing ---- */
 
+typedef float mix_v8 __attribute__((vector_size(32)));
+
+/* acc += x scaled by (gl, gr), stereo: eight samples at a time (one AVX
+ * instruction where the CPU has AVX2, picked at load time); the same
+ * arithmetic as the plain loop, sample by sample. */
+__attribute__((target_clones("avx2", "default")))
+static void add_stereo(float *acc, const float *x, long frames, float gl, float gr)
+{
+	const mix_v8 g = { gl, gr, gl, gr, gl, gr, gl, gr };
+	long n = 2 * frames, k = 0;
+
+	for (; k + 8 <= n; k += 8) {
+		mix_v8 a, v;
+
+		memcpy(&a, acc + k, sizeof(a));
+		memcpy(&v, x + k, sizeof(v));
+		a += g * v;
+		memcpy(acc + k, &a, sizeof(a));
+	}
+	for (; k < n; k += 2) {
+		acc[k] += gl * x[k];
+		acc[k + 1] += gr * x[k + 1];
+	}
+}
+
 /* Add stem @i's part of the block [pos, pos+n) into @acc; errors into @err. */
 static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float *acc, float *buf,
 			  char *err)
@@ -251,10 +276,7 @@ static int mix_stem_block(struct render *r, size_t i, int64_t pos, long n, float
 			a[2 * k + 1] += gr * buf[k];
 		}
 	} else {
-		for (long k = 0; k < got; k++) {
-			a[2 * k] += gl * buf[2 * k];
-			a[2 * k + 1] += gr * buf[2 * k + 1];
-		}
+		add_stereo(a, buf, got, gl, gr);
 	}
 	return 0;
 }
@@ -300,16 +322,20 @@ static void peak_stage_free(struct peak_stage *ps)
  * with the frame it belongs to, tp_delay() frames back. */
 static void peak_detect(struct render *r, struct peak_stage *ps, const float *frames, long n)
 {
-	tp_run(ps->det, frames, n, ps->peaks);
-	for (long k = 0; k < n; k++) {
-		float t = ps->peaks[k];
-		int64_t f = ps->pushed++ - tp_delay();
+	/* peaks[k] is frame pushed + k - delay's; the first few pushes have
+	 * none (negative), and the flush's run past the held frames */
+	int64_t first = ps->pushed - tp_delay() - ps->base;	/* where peaks[0] goes */
+	long from = first < 0 ? (long)-first : 0;
+	long to = first + n > ps->held ? (long)(ps->held - first) : n;
+	float top = r->peak_max;
 
-		if (t < 0 || f - ps->base >= ps->held)
-			continue;
-		ps->peak[f - ps->base] = t;
-		r->peak_max = fmax_f(r->peak_max, t);
+	tp_run(ps->det, frames, n, ps->peaks);
+	ps->pushed += n;
+	for (long k = from; k < to; k++) {
+		ps->peak[first + k] = ps->peaks[k];
+		top = fmax_f(top, ps->peaks[k]);
 	}
+	r->peak_max = top;
 }
 
 /* Write the first @ready frames held, and their groups. */
