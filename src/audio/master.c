@@ -14,7 +14,7 @@
 #include "render_impl.h"
 
 #define MASTER_TOL_LU 0.02	/* the search's, on predicted loudness */
-#define MASTER_EXPORT_TOL_LU 0.05	/* the export's, on measured loudness */
+#define MASTER_EXPORT_TOL_LU 0.05	/* the export's measurement against the prediction */
 #define MASTER_EXPORTS 4
 #define MASTER_MAX_PASSES 10
 #define LIMIT_MARGIN_DB 0.15	/* the limiter aims this far under the ceiling */
@@ -29,15 +29,15 @@ struct pass_out {
 	float min_gain;
 };
 
-/* The export's back half, on two stage threads: one measures loudness
- * and the true peak of what was written, the other writes the file. */
+/* A pass's back half, on stage threads: one measures loudness and the
+ * true peak of what was written, another writes the file (an export) */
 struct pass_sink {
 	struct render *r;
 	struct kweight kw;
 	struct lsums sums;		/* of what was written */
-	struct tp_detector *det;
+	struct tp_detector *det;	/* NULL in a measuring pass */
 	float *peaks;			/* AUDIO_BLOCK, for the detector's output */
-	struct stage *writer;
+	struct stage *writer;		/* NULL in a measuring pass */
 	struct exporter *ex;
 	float true_peak;
 	char err[AUDIO_ERR_MAX];	/* the writer's error */
@@ -53,13 +53,18 @@ static int pass_write_fn(void *ctx, const float *y, long m)
 static int pass_sink_fn(void *ctx, const float *y, long m)
 {
 	struct pass_sink *k = ctx;
-	float *w = stage_slot(k->writer);
 
-	if (!w)
-		return -EIO;	/* the writer failed; its stage says how */
-	memcpy(w, y, sizeof(float) * 2 * (size_t)m);
-	stage_commit(k->writer, m);
+	if (k->writer) {
+		float *w = stage_slot(k->writer);
+
+		if (!w)
+			return -EIO;	/* the writer failed; its stage says how */
+		memcpy(w, y, sizeof(float) * 2 * (size_t)m);
+		stage_commit(k->writer, m);
+	}
 	kweight_run(&k->kw, y, m, NULL, &k->sums);
+	if (!k->det)
+		return 0;
 	tp_run(k->det, y, m, k->peaks);
 	for (long i = 0; i < m; i++)
 		k->true_peak = fmax_f(k->true_peak, k->peaks[i]);
@@ -95,15 +100,16 @@ static long pass_block(const float *lr, const float *peak, long in, long n, floa
 }
 
 /*
- * The export: one pass over the temp file at @gain (linear) through the
- * limiter at @ceiling (linear; <= 0 means no limiter) into @ex, measuring
- * what is written: its loudness, loudness range and true peak.
+ * One pass over the temp file at @gain (linear) through the limiter at
+ * @ceiling (linear; <= 0 means no limiter), measuring what leaves it: its
+ * loudness and loudness range, and with @ex (the export, which it writes)
+ * its true peak.
  */
 static int master_pass(struct render *r, double gain, float ceiling, struct exporter *ex,
 		       struct pass_out *out)
 {
-	struct pass_sink k = { .r = r, .ex = ex, .det = tp_new(),
-			       .peaks = malloc(sizeof(float) * AUDIO_BLOCK) };
+	struct pass_sink k = { .r = r, .ex = ex, .det = ex ? tp_new() : NULL,
+			       .peaks = ex ? malloc(sizeof(float) * AUDIO_BLOCK) : NULL };
 	struct limiter *lim = ceiling > 0 ? limiter_new(r->rate, LIMIT_LOOKAHEAD_MS, LIMIT_RELEASE_MS) : NULL;
 	float *lr = malloc(sizeof(float) * 2 * AUDIO_BLOCK);
 	float *groups = malloc(sizeof(float) * 2 * (AUDIO_BLOCK / TMP_GROUP));
@@ -113,8 +119,8 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 	int rc = lsums_init(&k.sums, r->rate, r->length), rc2;
 
 	kweight_init(&k.kw, r->rate);
-	if (rc || !k.det || !k.peaks || (ceiling > 0 && (!lim || !peak)) || !lr || !groups ||
-	    stage_start(&k.writer, AUDIO_BLOCK, pass_write_fn, &k) ||
+	if (rc || (ex && (!k.det || !k.peaks)) || (ceiling > 0 && (!lim || !peak)) || !lr || !groups ||
+	    (ex && stage_start(&k.writer, AUDIO_BLOCK, pass_write_fn, &k)) ||
 	    stage_start(&st, AUDIO_BLOCK, pass_sink_fn, &k))
 		rc = -ENOMEM;
 	for (int64_t pos = 0; !rc && pos < r->length + tail; pos += AUDIO_BLOCK) {
@@ -129,7 +135,8 @@ static int master_pass(struct render *r, double gain, float ceiling, struct expo
 		m = pass_block(lr, peak, in, n, (float)gain, lim, ceiling, y);
 		stage_commit(st, m);
 		rc = r_cancelled(r);
-		r_progress(r, (double)(pos + n), (double)(r->length + tail));
+		if (ex)
+			r_progress(r, (double)(pos + n), (double)(r->length + tail));
 	}
 	if (st && (rc2 = stage_finish(st)) && !rc)
 		rc = rc2;
@@ -273,14 +280,19 @@ static int predict_pass(struct render *r, double gain, float ceiling, struct pas
 }
 
 /* Where mastering lands: the gain, whether the limiter is in, and the
- * loudness it gives when that is already known (measured by a pass at
- * exactly this gain, or exact: with no limiting, gain shifts loudness
- * dB for dB). */
+ * loudness it gives (predicted, measured by an exact pass, or exact: with
+ * no limiting, gain shifts loudness dB for dB). */
 struct master_plan {
 	double gain_db;
 	bool limit;
-	bool known;
 	double lufs;
+};
+
+/* How a search measures a candidate, and where it may start. */
+struct search_how {
+	bool exact;		/* limit and K-weight the audio itself, not predict */
+	bool seeded;		/* a point known already: */
+	double seed_g, seed_l;	/* its gain and the loudness measured there */
 };
 
 /* normalize: one linear gain to the target, unless the true peak would go
@@ -301,16 +313,49 @@ static int normalize(struct render *r, struct master_plan *mp)
 	return 0;
 }
 
-/* Find the gain that the prediction says puts the limited mix on @target
- * (the plan's, or that corrected by what an export measured). */
-static int master_search(struct render *r, float ceiling, double target, struct master_plan *mp)
+/* Less loudness than this per dB of gain, and more gain only makes the
+ * limiter work harder: the target is out of reach. */
+#define MASTER_MIN_SLOPE 0.1
+
+/* Whether going from gain @g0 (loudness @l0) up to @g1 (@l1) bought so
+ * little that the search should stop; then @mp is the lower point. */
+static bool saturated(struct render *r, double g0, double l0, double g1, double l1,
+		      struct master_plan *mp)
 {
-	double g = target - r->l0;
-	double prev_g = 0, prev_l = 0;
+	if (g1 <= g0 || l1 >= r->plan->target_lufs || (l1 - l0) / (g1 - g0) >= MASTER_MIN_SLOPE)
+		return false;
+	r_log(r, "mastering: %+.2f dB more gain gave %+.2f LU; the limiter cannot reach the target, "
+	      "keeping %+.2f dB", g1 - g0, l1 - l0, g0);
+	mp->gain_db = g0;
+	mp->lufs = l0;
+	return true;
+}
+
+/* The next gain to try: a secant step once two points exist (the limiter
+ * makes loudness grow slower than gain), else dB for dB; never more than
+ * 12 dB from the last. */
+static double next_gain(double target, bool have_prev, double g0, double l0, double g1, double l1)
+{
+	double next = g1 + (target - l1);
+
+	if (have_prev && l1 != l0 && g1 != g0)
+		next = g1 + (target - l1) * (g1 - g0) / (l1 - l0);
+	if (!isfinite(next))
+		next = g1 + (target - l1);
+	return fmax(g1 - 12.0, fmin(next, g1 + 12.0));
+}
+
+/* Find the gain that puts the limited mix on @target, measured as @how
+ * says. */
+static int master_search(struct render *r, float ceiling, const struct search_how *how,
+			 struct master_plan *mp)
+{
+	double target = r->plan->target_lufs, g = target - r->l0, prev_g = 0, prev_l = 0;
+	bool have_prev = false;
 	struct pass_out po;
 	int rc;
 
-	*mp = (struct master_plan){ .gain_db = 0, .known = true, .lufs = r->l0 };
+	*mp = (struct master_plan){ .gain_db = 0, .lufs = r->l0 };
 	if (!r->plan->master)
 		return 0;
 	if (!isfinite(r->l0)) {
@@ -326,39 +371,50 @@ static int master_search(struct render *r, float ceiling, double target, struct 
 		r_log(r, "mastering: %+.2f dB of gain meets the target with no limiting", g);
 		return 0;
 	}
+	if (how->seeded) {
+		prev_g = how->seed_g;
+		prev_l = how->seed_l;
+		have_prev = true;
+		g = prev_g + (target - prev_l);
+	}
 	for (int pass = 1; pass <= MASTER_MAX_PASSES; pass++) {
-		if ((rc = predict_pass(r, pow(10.0, g / 20.0), ceiling, &po)))
+		rc = how->exact ? master_pass(r, pow(10.0, g / 20.0), ceiling, NULL, &po)
+				: predict_pass(r, pow(10.0, g / 20.0), ceiling, &po);
+		if (rc)
 			return rc;
-		r_log(r, "mastering pass %d: gain %+.2f dB, limiter down to %.2f dB, %.2f LUFS predicted",
-		      pass, g, db(po.min_gain), po.lufs);
+		r_log(r, "mastering pass %d: gain %+.2f dB, limiter down to %.2f dB, %.2f LUFS %s",
+		      pass, g, db(po.min_gain), po.lufs, how->exact ? "measured" : "predicted");
 		r_progress(r, pass, MASTER_MAX_PASSES / 2.0);
+		if (!isfinite(po.lufs))
+			break;	/* keep the last point that measured */
 		mp->gain_db = g;
 		mp->lufs = po.lufs;
-		mp->known = true;
 		if (fabs(po.lufs - target) <= MASTER_TOL_LU)
 			return 0;
-		/* secant once two points exist; the limiter makes loudness grow
-		 * slower than gain */
-		double next = g + (target - po.lufs);
-
-		if (pass > 1 && po.lufs != prev_l)
-			next = g + (target - po.lufs) * (g - prev_g) / (po.lufs - prev_l);
-		prev_g = g;
-		prev_l = po.lufs;
-		g = fmin(next, g + 12.0);
+		if (have_prev && saturated(r, prev_g, prev_l, g, po.lufs, mp))
+			return 0;
+		g = next_gain(target, have_prev, prev_g, prev_l, g, po.lufs);
+		prev_g = mp->gain_db;
+		prev_l = mp->lufs;
+		have_prev = true;
 	}
 	/* out of passes: export at the last gain measured */
 	return 0;
 }
 
-/* Export at @mp; *done when it is kept: under the ceiling, and on target
- * or out of tries. */
+enum export_outcome {
+	EXPORT_KEPT,		/* committed: under the ceiling, on what was searched */
+	EXPORT_OVER,		/* its true peak went over the ceiling */
+	EXPORT_MISSED,		/* it measured other than the search said */
+};
+
+/* Export at @mp; kept when under the ceiling, and measuring what the
+ * search said (or when @last: then over the ceiling is an error). */
 static int export_once(struct render *r, const struct mix_target *out, const struct master_plan *mp,
-		       float ceiling, bool last, struct pass_out *po, bool *done)
+		       float ceiling, bool last, struct pass_out *po, enum export_outcome *how)
 {
 	float ceiling_target = (float)pow(10.0, r->plan->true_peak_dbtp / 20.0);
 	struct exporter *ex = NULL;
-	bool peak_ok, loud_ok;
 	int rc;
 
 	r_stage(r, MIX_EXPORTING);
@@ -369,16 +425,18 @@ static int export_once(struct render *r, const struct mix_target *out, const str
 		export_abort(ex);
 		return rc;
 	}
-	peak_ok = !mp->limit || po->true_peak <= ceiling_target;
-	loud_ok = !mp->limit || fabs(po->lufs - r->plan->target_lufs) <= MASTER_EXPORT_TOL_LU;
-	if (!peak_ok && last) {
+	*how = EXPORT_KEPT;
+	if (mp->limit && po->true_peak > ceiling_target)
+		*how = EXPORT_OVER;
+	else if (mp->limit && fabs(po->lufs - mp->lufs) > MASTER_EXPORT_TOL_LU && !last)
+		*how = EXPORT_MISSED;
+	if (*how == EXPORT_OVER && last) {
 		export_abort(ex);
-		snprintf(r->err, AUDIO_ERR_MAX, "mastering: the true peak stays %.2f dBTP over the %.2f dBTP ceiling",
+		snprintf(r->err, AUDIO_ERR_MAX, "mastering: the true peak stays %.2f dB over the %.2f dBTP ceiling",
 			 db(po->true_peak) - r->plan->true_peak_dbtp, r->plan->true_peak_dbtp);
 		return -EIO;
 	}
-	*done = peak_ok && (loud_ok || last);
-	if (*done)
+	if (*how == EXPORT_KEPT)
 		return export_commit(ex, r->err);
 	export_abort(ex);
 	return 0;
@@ -387,34 +445,41 @@ static int export_once(struct render *r, const struct mix_target *out, const str
 int master_and_export(struct render *r, const struct mix_target *out,
 			     struct mix_result *res)
 {
-	double margin = LIMIT_MARGIN_DB, target = r->plan->target_lufs, aim = target;
+	double margin = LIMIT_MARGIN_DB, target = r->plan->target_lufs;
+	struct search_how how = { .exact = false };
+	enum export_outcome outcome = EXPORT_MISSED;
 	struct master_plan mp;
 	struct pass_out po;
-	bool done = false;
 	int rc = 0;
 
-	for (int attempt = 0; !done; attempt++) {
+	for (int attempt = 0; outcome != EXPORT_KEPT; attempt++) {
 		float ceiling = (float)pow(10.0, (r->plan->true_peak_dbtp - margin) / 20.0);
 
 		r_stage(r, MIX_MASTERING);
-		if ((rc = master_search(r, ceiling, aim, &mp)))
+		if ((rc = master_search(r, ceiling, &how, &mp)))
 			return rc;
-		rc = export_once(r, out, &mp, ceiling, attempt + 1 == MASTER_EXPORTS, &po, &done);
-		if (rc || done)
+		rc = export_once(r, out, &mp, ceiling, attempt + 1 == MASTER_EXPORTS, &po, &outcome);
+		if (rc || outcome == EXPORT_KEPT)
 			break;
-		if (mp.limit && db(po.true_peak) > r->plan->true_peak_dbtp) {
+		if (outcome == EXPORT_OVER) {
 			margin += 0.1;
+			how.seeded = false;
 			r_log(r, "mastering: true peak %.2f dBTP over the ceiling; limiting %.2f dB lower",
 			      db(po.true_peak), margin);
 		} else {
-			aim += target - po.lufs;
-			r_log(r, "mastering: the export measured %.2f LUFS; aiming at %.2f", po.lufs, aim);
+			/* the limiter moves fast beside what K-weighting passes
+			 * (deep bass, say): search on the limited audio itself,
+			 * from the point the export measured */
+			how = (struct search_how){ .exact = true, .seeded = true,
+						   .seed_g = mp.gain_db, .seed_l = po.lufs };
+			r_log(r, "mastering: the export measured %.2f LUFS where %.2f was predicted; "
+			      "searching on the limited audio", po.lufs, mp.lufs);
 		}
 	}
 	if (rc)
 		return rc;
 	if (mp.limit)
-		r_log(r, "mastering: the export measured %.3f LUFS, %.3f predicted", po.lufs, mp.lufs);
+		r_log(r, "mastering: the export measured %.3f LUFS, the search %.3f", po.lufs, mp.lufs);
 	res->integrated_lufs = po.lufs;
 	res->true_peak_dbtp = po.true_peak > 0 ? db(po.true_peak) : -INFINITY;
 	res->gain_db = mp.gain_db;

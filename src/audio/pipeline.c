@@ -12,8 +12,10 @@
  *      predict the loudness from the stored powers, and correct G until
  *      the prediction is within MASTER_TOL_LU (a limiter costs loudness)
  *   4. export at G, measuring what was written; if its true peak is over
- *      the ceiling, widen the safety margin, and if its loudness missed,
- *      aim the search by the miss, and go back to 3
+ *      the ceiling, widen the safety margin and go back to 3; if its
+ *      loudness is not what was predicted (a limiter pumping deep bass
+ *      moves within the K-weighting's reach), search on from there with
+ *      the limited audio itself, K-weighted pass by pass, and export again
  */
 #include <dirent.h>
 #include <errno.h>

@@ -69,8 +69,9 @@ set -- $(loudness "$t/m44.wav")
 check "mastered at 44.1 kHz: ffmpeg reads $1 LUFS (within 0.1 LU of -12)" within "$1" -12 0.1
 check "... true peak $2 dBTP at or under -1" le "$2" -1
 check "... the rate is 44.1 kHz" test "$(soxi -r "$t/m44.wav")" = 44100
-set -- $(sed -n 's/.*export measured \([-0-9.]*\) LUFS, \([-0-9.]*\) predicted.*/\1 \2/p' "$t/m44.wav.err")
+set -- $(sed -n 's/.*export measured \([-0-9.]*\) LUFS, the search \([-0-9.]*\).*/\1 \2/p' "$t/m44.wav.err")
 check "... the prediction ($2) was within 0.05 LU of the export (${1:-none})" within "${1:-99}" "${2:-0}" 0.05
+check "... on the first export" test "$(grep -c '^exporting' "$t/m44.wav.err")" = 1
 
 # 4. "auto" finds offsets given a few hundred ms wrong, against a reference.
 cp "$t/all_oracle.wav" "$s/stems/rough.wav"

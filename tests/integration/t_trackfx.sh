@@ -170,6 +170,31 @@ check "... and the true peak in the result ($(field white true_peak_dbtp)) is at
 	awk -v o="$(field white true_peak_dbtp)" -v f="$2" 'BEGIN { exit !(o >= f - 0.02) }'
 rm -f "$s/stems/white.wav"
 master lim '{"target_lufs": -12, "true_peak_dbtp": -1}'
+# deep bass pumped by the limiter: the loudness predicted from the plain
+# mix's K-weighted power misses (the limiter moves within a 30 Hz cycle),
+# so the search goes on with the limited audio itself
+sox -R -n -r 48000 -b 24 -c 2 "$s/stems/sub.wav" synth 30 sine 30 tremolo 3 100 vol 0.9
+echo '{"stems": [{"file": "sub.wav"}], "master": {"target_lufs": -10, "true_peak_dbtp": -1}}' >"$t/sub.json"
+"$MIXFS" render "$s" "$t/sub.json" "$t/sub.wav" >"$t/sub.out" 2>"$t/sub.log"
+set -- $(loudness "$t/sub.wav")
+check "30 Hz pumped by the limiter reaches -10 LUFS by ffmpeg's meter ($1)" within "$1" -10 0.1
+check "... under the ceiling ($2 dBTP)" le "$2" -1
+check "... the log says the prediction missed and the search used the audio" \
+	grep -q "searching on the limited audio" "$t/sub.log"
+# a target the limiter cannot reach: it stops where more gain stops paying,
+# and says so, rather than turning the mix into a square wave
+echo '{"stems": [{"file": "sub.wav"}], "master": {"target_lufs": -5, "true_peak_dbtp": -1}}' >"$t/far.json"
+"$MIXFS" render "$s" "$t/far.json" "$t/far.wav" >"$t/far.out" 2>"$t/far.log"
+rc=$?
+set -- $(loudness "$t/far.wav")
+check "an unreachable -5 LUFS still renders (exit $rc), under the ceiling ($2 dBTP)" \
+	sh -c "[ $rc = 0 ] && awk -v p='$2' 'BEGIN { exit !(p <= -1) }'"
+check "... its log says the limiter cannot reach the target" grep -q "the limiter cannot reach the target" "$t/far.log"
+check "... its result says by how much: target_missed_lu $(field far target_missed_lu) = -5 - ($1)" \
+	within "$(field far target_missed_lu)" "$(awk -v l="$1" 'BEGIN { print -5 - l }')" 0.1
+check "... with a gain that stayed sane ($(field far gain_db) dB)" \
+	awk -v g="$(field far gain_db)" 'BEGIN { exit !(g < 40) }'
+rm -f "$s/stems/sub.wav"
 check "limit mode reports the limiter's deepest reduction ($(field lim max_gain_reduction_db) dB)" \
 	awk -v g="$(field lim max_gain_reduction_db)" 'BEGIN { exit !(g > 1) }'
 lra=$(ffmpeg -nostats -hide_banner -i "$t/norm.wav" -af ebur128 -f null - 2>&1 | awk '/LRA:/ { v = $2 } END { print v }')
