@@ -188,13 +188,17 @@ static void run(const char *base, int n, int reps)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s SCRATCH_DIR [STORED]\n", argv[0]);
 		return 2;
 	}
 	log_set_level(LOG_LVL_ERROR);
 	printf("| stored  | enqueue (expiry heap) | enqueue (full scan) | scan/heap | load at mount | memory per job |\n");
 	printf("|---|---|---|---|---|---|\n");
+	if (argc == 3) {	/* one size, for a profile */
+		run(argv[1], atoi(argv[2]), 5);
+		return 0;
+	}
 	run(argv[1], 1000, 50);
 	run(argv[1], 10000, 20);
 	run(argv[1], 100000, 5);

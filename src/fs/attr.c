@@ -156,6 +156,15 @@ int node_attr(struct mixfs_fs *fs, const struct node *n, struct stat *s)
 	return rc;
 }
 
+bool attr_text_settled(struct mixfs_fs *fs, const struct node *n)
+{
+	struct core_job_brief b;
+
+	return n->kind == N_JOB_FILE && n->jf != JF_WAIT && n->jf != JF_CTL &&
+	       n->jf != JF_FINAL_MIX && core_job_brief(fs->core, n->jid, &b) == 0 &&
+	       job_state_is_final(b.state);
+}
+
 /* How long the kernel may trust a node's attributes. Synthetic files
  * change size under the reader: 0. Mixes are immutable once there (the
  * session's final_mix.wav is invalidated when a new one is published). */

@@ -220,6 +220,75 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	handle_put(fs, h);
 }
 
+/* What a lookup of entry @d of the folder @dir would answer; false when
+ * the kernel gets no node for it: "." and "..", and a name gone since the
+ * snapshot (the kernel then looks it up itself, and hears ENOENT). */
+static bool plus_entry(struct mixfs_fs *fs, const struct node *dir, const struct dirent_snap *d,
+		       struct fuse_entry_param *e)
+{
+	struct node c;
+
+	memset(e, 0, sizeof(*e));
+	e->attr.st_ino = d->ino;
+	e->attr.st_mode = d->type;
+	if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0 ||
+	    child_of(fs, dir, d->name, &c) || node_attr(fs, &c, &e->attr)) {
+		e->attr.st_ino = d->ino;
+		e->attr.st_mode = d->type;
+		return false;
+	}
+	e->ino = c.ino;
+	e->attr_timeout = attr_timeout(&c);
+	e->entry_timeout = entry_timeout(&c);
+	return true;
+}
+
+/*
+ * readdir with each entry's attributes, as lookups would give them: an
+ * `ls -l` of 100,000 jobs is then a few hundred requests rather than
+ * 100,000 lookups. Every entry served with a node counts as a lookup of
+ * it (the kernel forgets it later).
+ */
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct mixfs_fs *fs = fuse_req_userdata(req);
+	WITH_HANDLE(req, fi, h);
+	char *buf = malloc(size);
+	/* at most one entry per 48 bytes of buffer (the smallest record) */
+	fuse_ino_t *refs = malloc(sizeof(*refs) * (size / 48 + 1));
+	size_t used = 0, n_refs = 0;
+
+	(void)ino;
+	if (!buf || !refs) {
+		free(buf);
+		free(refs);
+		handle_put(fs, h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < h->n_ents; i++) {
+		struct fuse_entry_param e;
+		bool linked = plus_entry(fs, &h->node, &h->ents[i], &e);
+		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e,
+						     (off_t)(i + 1));
+
+		if (need > size - used)
+			break;
+		used += need;
+		if (linked) {
+			nodes_ref(&fs->nodes, e.ino);
+			refs[n_refs++] = e.ino;
+		}
+	}
+	if (fuse_reply_buf(req, buf, used))
+		for (size_t k = 0; k < n_refs; k++)
+			nodes_forget(&fs->nodes, refs[k], 1);
+	free(buf);
+	free(refs);
+	handle_put(fs, h);
+}
+
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mixfs_fs *fs = fuse_req_userdata(req);

@@ -1,8 +1,8 @@
 /*
  * files.c - the file operations: open, read, write, flush, release, create,
- * setattr. Synthetic files are rendered at open into the handle. A job's
- * text files go through the page cache, which is kept only while their
- * text is the one it holds (keep_pages); the others are served with
+ * setattr. Synthetic files are rendered at open into the handle. A final
+ * job's text files go through the page cache, which is kept only while
+ * their text is the one it holds (keep_pages); the others are served with
  * direct_io, so every read shows the current state and no size needs to be
  * right in advance. See files.h.
  */
@@ -139,20 +139,12 @@ static int open_node(struct mixfs_fs *fs, fuse_req_t req, const struct node *n, 
 	return core_job_brief(fs->core, n->jid, &b);
 }
 
-/* A job's text files (state, progress, job.json, ...) are read far more
- * often than they change: they go through the page cache (attr.c lets the
- * kernel keep their size a while). */
-static bool page_cached(const struct node *n, const struct handle *h)
-{
-	return h->kind == H_BUF && n->kind == N_JOB_FILE;
-}
-
 /*
- * May the kernel keep the pages it has of @n? Decided at every open
- * against the text just rendered, so a `cat` after a change never gets
- * the old text, whether or not the notifier has invalidated it yet: when
- * the text changed, its pages go (keep_cache off) and so does its size
- * (the attributes, invalidated before the open is answered).
+ * Is the text just rendered for @n the one last served? Decided at every
+ * open of a job's text, so a `cat` or `stat` after a change never gets
+ * the old text or size, whether or not the notifier has invalidated them
+ * yet: when the text changed, the kernel's pages and size of it go before
+ * the open is answered.
  */
 static bool keep_pages(struct mixfs_fs *fs, const struct node *n, const struct handle *h)
 {
@@ -167,8 +159,14 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct mixfs_fs *fs = fuse_req_userdata(req);
 	struct handle *h = NULL;
 	struct node n;
+	bool cached = false;
 	int rc = nodes_find(&fs->nodes, ino, &n);
 
+	/* A final job's texts go through the page cache: they are read far
+	 * more often than anything else and cannot change any more. Judged
+	 * before the text is rendered, so the text is the final one. */
+	if (!rc)
+		cached = attr_text_settled(fs, &n);
 	if (!rc)
 		rc = open_node(fs, req, &n, fi, &h);
 	if (rc) {
@@ -176,11 +174,15 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	/* synthetic files: no page cache, so a read is never stale; but a
-	 * job's text files keep theirs while their text is unchanged */
-	fi->direct_io = h->kind != H_FD && !page_cached(&n, h);
-	if (page_cached(&n, h))
-		fi->keep_cache = keep_pages(fs, &n, h);
+	/* Other synthetic files have no page cache, so each open reads its
+	 * own text whole: the kernel's size is per file, not per open, and a
+	 * text that changed between the open and a read could otherwise be
+	 * cut to the old size or padded to the new one. */
+	fi->direct_io = h->kind != H_FD;
+	if (h->kind == H_BUF && n.kind == N_JOB_FILE) {
+		fi->keep_cache = keep_pages(fs, &n, h) && cached;
+		fi->direct_io = !cached;
+	}
 	/* nothing to judge at close but a drop: spare the FLUSH round trip */
 	fi->noflush = h->kind != H_DROP && h->kind != H_FD;
 	/* a job's mix never changes; the session's is invalidated when replaced */

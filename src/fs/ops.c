@@ -316,6 +316,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.create = op_create,
 	.poll = op_poll,

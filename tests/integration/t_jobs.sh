@@ -18,13 +18,18 @@ mkdir "$S"
 cp "$T"/fixture/stems/*.wav "$S/stems/"
 all="drums.wav bass.wav keys.wav pads.wav lead.wav voice.wav"
 request_from_truth "$T/fixture" $all >"$T/mix.json"
+# the cases that catch a job mid-mix use a request that keeps it busy long
+# enough to be caught on any machine: every stem processed, 96 kHz out
+chain='"highpass_hz": 60, "eq": [{"type": "peak", "freq_hz": 2500, "gain_db": 1.5}], "compressor": {"threshold_db": -24, "ratio": 3}'
+sed "s/\"pan\": \([-0-9.]*\)}/\"pan\": \1, $chain}/g; s/^{/{\"sample_rate\": 96000, /" "$T/mix.json" >"$T/slow.json"
+grep -q '"compressor"' "$T/slow.json" || { echo "Bail out! cannot build the slow request"; exit 1; }
 state_of() { cat "$S/jobs/$1/state" 2>/dev/null; }
 # mid-mix: a stage with time left before the job can finish
 is_running() { case "$(state_of "$1")" in mixing|mastering) return 0 ;; esac; return 1; }
 drop() { cp "$2" "$S/requests/$1" && cat "$S/requests/$1"; }
 
 # 1. a request becomes a mix on target, with live progress
-j=$(drop take1.json "$T/mix.json")
+j=$(drop take1.json "$T/slow.json")
 : >"$T/progress"
 for i in $(seq 1 2400); do # two minutes at most
 	st=$(state_of "$j")
@@ -58,6 +63,35 @@ print((t("expires_at") - t("finished_at")).total_seconds() / 3600)' "$1"
 check "a complete job expires 48 h after it finished, by default ($(ttl_hours "$S/jobs/$j/job.json"))" \
 	test "$(ttl_hours "$S/jobs/$j/job.json")" = 48.0
 
+# 1b. a text read again through a descriptor opened before a change is
+# the text of its open, whole: not cut to the size the kernel learnt since
+# (a job's `state` opened at "exporting", 10 bytes, read again at
+# "complete", 9)
+jr=$(drop held.json "$T/slow.json")
+held=$(python3 - "$S/jobs/$jr/state" <<'PY'
+import os, sys, time
+path = sys.argv[1]
+end = time.time() + 120
+fd, first = None, b""
+while time.time() < end:
+    fd = os.open(path, os.O_RDONLY)
+    first = os.pread(fd, 4096, 0)
+    if first in (b"mastering\n", b"exporting\n", b"complete\n", b"error\n"):
+        break
+    os.close(fd)
+while time.time() < end and open(path, "rb").read() not in (b"complete\n", b"error\n"):
+    time.sleep(0.001)
+os.stat(path)  # the kernel learns the new size
+again = os.pread(fd, 4096, 0)
+print("%s %s" % (first.decode().strip(), again.decode().strip() + ("" if again.endswith(b"\n") else "(cut)")))
+PY
+)
+set -- $held
+check "a descriptor opened at ${1:-?} reads the same text again after the job ended (${2:-?})" \
+	test "${1:-a}" = "${2:-b}"
+check "... (caught while the job ran: ${1:-?})" test "${1:-}" = mastering -o "${1:-}" = exporting
+check "... and the job completed" test "$(cat "$S/jobs/$jr/wait")" = complete
+
 # 2. a stem that cannot be read fails its job, naming the file; others go on
 printf 'not audio' >"$S/stems/broken.wav"
 jb=$(drop broken.json "$(echo '{"stems": [{"file": "drums.wav"}, {"file": "broken.wav"}]}' >"$T/b.json"; echo "$T/b.json")")
@@ -72,7 +106,7 @@ check "the session's final_mix.wav is now that newer mix (cache dropped on repla
 rm "$S/stems/broken.wav"
 
 # 3. cancel mid-mix
-jc=$(drop cancel.json "$T/mix.json")
+jc=$(drop cancel.json "$T/slow.json")
 wait_for 20 is_running "$jc"
 echo cancel >"$S/jobs/$jc/ctl"
 check "cancel stops a running job within a second" sh -c "[ \"\$(timeout 1 cat '$S/jobs/$jc/wait')\" = error ]"
@@ -94,15 +128,15 @@ check "... and the daemon is still serving" kill -0 "$MIXFS_PID"
 # 4. two workers run two jobs at once
 mixfs_unmount
 mixfs_mount "$T/media" "$M" workers=2
-ja=$(drop a.json "$T/mix.json")
-jb=$(drop b.json "$T/mix.json")
+ja=$(drop a.json "$T/slow.json")
+jb=$(drop b.json "$T/slow.json")
 both() { is_running "$ja" && is_running "$jb"; }
 check "two workers run two jobs at once" wait_for 30 both
 check "stats shows both workers busy" wait_for 30 grep -q "workers_busy: 2" "$M/stats"
 cat "$S/jobs/$ja/wait" "$S/jobs/$jb/wait" >/dev/null
 
 # 5. kill -9 mid-mix, then remount: the job completes
-jk=$(drop killed.json "$T/mix.json")
+jk=$(drop killed.json "$T/slow.json")
 wait_for 20 is_running "$jk"
 kill -9 "$MIXFS_PID"
 wait "$MIXFS_PID" 2>/dev/null
@@ -116,7 +150,7 @@ check "... on its second attempt" grep -q '"attempts":.*2' "$S/jobs/$jk/job.json
 check "... and no temp file survived the crash" sh -c "! ls -A '$OUT' '$OUT/jobs' | grep -q '^\\.'"
 
 # 6. SIGTERM mid-mix: exits within 5 s, leaves the job queued, remount runs it
-jt=$(drop term.json "$T/mix.json")
+jt=$(drop term.json "$T/slow.json")
 wait_for 20 is_running "$jt"
 kill -TERM "$MIXFS_PID"
 start=$(date +%s)
@@ -128,7 +162,7 @@ mixfs_mount "$T/media" "$M" workers=1
 check "after remount the job completes" test "$(timeout 60 cat "$S/jobs/$jt/wait")" = complete
 
 # 7. three crashes in a row end in "interrupted"
-ji=$(drop crash.json "$T/mix.json")
+ji=$(drop crash.json "$T/slow.json")
 for round in 1 2 3; do
 	wait_for 30 is_running "$ji"
 	kill -9 "$MIXFS_PID"

@@ -2,7 +2,7 @@
 # t_load.sh - concurrency through the mount: 8 processes dropping 100
 # requests each into one session while jobs run and the cleanup pass fires
 # on every enqueue; the per-session cap under racing droppers; job.json
-# read during state changes.
+# read during state changes, and a job's texts read by racing readers.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/tap.sh"
@@ -47,6 +47,49 @@ for f in os.listdir(d):
     json.loads(t); n += 1
 print(n)' "$T/reads" 2>&1)
 check "1,000 reads of job.json during state changes all parse ($parsed)" test "$parsed" = 1000
+
+mixfs_unmount
+
+# readers racing a job whose text changes every few milliseconds (its
+# progress): each read is one whole text, never a new text cut to an old
+# size nor an old one padded to a new size
+mixfs_mount "$T/media2" "$M" workers=1 || { echo "Bail out! cannot mount"; exit 1; }
+S=$M/sessions/race
+mkdir "$S"
+sox -n -r 48000 -b 24 -c 2 "$S/stems/long.wav" synth 90 pinknoise gain -20
+echo '{"stems": [{"file": "long.wav", "highpass_hz": 40, "compressor": {"threshold_db": -30, "ratio": 4}}]}' >"$T/long.json"
+cp "$T/long.json" "$S/requests/long.json"
+lj=$(cat "$S/requests/long.json")
+bad=$(python3 - "$S/jobs/$lj" <<'PY'
+import json, sys, threading
+d = sys.argv[1]; bad = []; count = [0]
+def read(name):
+    with open(d + "/" + name, "rb") as f:
+        return f.read()
+def reader():
+    for _ in range(3000):  # or until the job is final
+        for name in ("job.json", "progress", "state"):
+            t = read(name)
+            count[0] += 1
+            try:
+                if name == "job.json":
+                    json.loads(t)
+                elif name == "progress":
+                    assert t.endswith(b"\n") and 0 <= int(t) <= 100, t
+                else:
+                    assert t.endswith(b"\n") and t.strip().replace(b"_", b"").isalpha(), t
+            except Exception as e:
+                bad.append("%s: %r" % (name, e))
+        if read("state") in (b"complete\n", b"error\n"):
+            return
+threads = [threading.Thread(target=reader) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("%d reads, %d bad%s" % (count[0], len(bad), (": " + bad[0]) if bad else ""))
+PY
+)
+check "3 readers racing a changing job: $bad" sh -c "echo '$bad' | grep -q ', 0 bad'"
+check "... and the job completed" test "$(cat "$S/jobs/$lj/wait")" = complete
 mixfs_unmount
 
 # the cap holds under 8 racing droppers
