@@ -2,9 +2,9 @@
  * pipeline.c - mix_render(): the stages of mix.h, in order.
  *
  * Between mixing and export the mix lives in an unnamed temp file beside
- * the output, one record per frame: left, right, the frame's true peak (4x
- * oversampled) and its K-weighted power. Mastering then needs only
- * sequential reads of it:
+ * the output (render_impl.h): left and right per frame, then per group of
+ * four frames their highest true peak (4x oversampled) and summed
+ * K-weighted power. Mastering then needs only sequential reads of it:
  *   1. integrated loudness L0 of the plain mix (measured while mixing)
  *   2. gain G = target - L0; if G puts no true peak over the ceiling, the
  *      loudness is exactly L0 + G and no search is needed
