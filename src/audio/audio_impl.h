@@ -26,6 +26,14 @@
 #define FPU_FAST_ENTER() do { } while (0)
 #define FPU_FAST_LEAVE() do { } while (0)
 #endif
+/* Hot loops are built twice, for AVX2 and for any x86-64, and the one
+ * the CPU can run is picked at load time. Not under ThreadSanitizer: the
+ * picking runs before its runtime is up, and crashes. */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#define AUDIO_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define AUDIO_CLONES
+#endif
 #define AUDIO_ERR_MAX 256
 
 /* ---- stem.c: one input file, delivered at the output rate ---- */

@@ -151,7 +151,7 @@ typedef int tp_i8 __attribute__((vector_size(32)));
 #define V8_ABS(v) ((tp_v8)((tp_i8)(v) & 0x7fffffff))
 #define V8_MAX(a, b) ((tp_v8)(((tp_i8)(a) & ((a) > (b))) | ((tp_i8)(b) & ~((a) > (b)))))
 
-__attribute__((target_clones("avx2", "default")))
+AUDIO_CLONES
 static void tp_block(const struct tp_detector *d, const float *x, long n, float *peak)
 {
 	for (long t = 0; t < n; t += 8) {

@@ -234,7 +234,7 @@ typedef float mix_v8 __attribute__((vector_size(32)));
 /* acc += x scaled by (gl, gr), stereo: eight samples at a time (one AVX
  * instruction where the CPU has AVX2, picked at load time); the same
  * arithmetic as the plain loop, sample by sample. */
-__attribute__((target_clones("avx2", "default")))
+AUDIO_CLONES
 static void add_stereo(float *acc, const float *x, long frames, float gl, float gr)
 {
 	const mix_v8 g = { gl, gr, gl, gr, gl, gr, gl, gr };
