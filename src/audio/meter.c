@@ -54,10 +54,23 @@ static inline kw_v2 kw_stage(const struct kweight *k, int s, kw_v2 *z, kw_v2 x)
 	return y;
 }
 
+/* lsums_add() on a copy of the open part the caller keeps in locals (in
+ * registers, not written through memory per frame). */
+static inline void part_add(struct lsums *s, double *open, long *filled, double p)
+{
+	*open += p;
+	if (++*filled == s->per_part) {
+		s->open = *open;
+		lsums_close_part(s);
+		*open = 0;
+		*filled = 0;
+	}
+}
+
 void kweight_run(struct kweight *k, const float *frames, long n, float *power, struct lsums *sums)
 {
 	kw_v2 z0[2] = { k->z[0][0], k->z[0][1] }, z1[2] = { k->z[1][0], k->z[1][1] };
-	double open = sums->open;	/* in a register, not through memory */
+	double open = sums->open;
 	long filled = sums->filled;
 
 	for (long i = 0; i < n; i++) {
@@ -67,13 +80,7 @@ void kweight_run(struct kweight *k, const float *frames, long n, float *power, s
 
 		if (power)
 			power[i] = (float)p;
-		open += p;
-		if (++filled == sums->per_part) {
-			sums->open = open;
-			lsums_close_part(sums);
-			open = 0;
-			filled = 0;
-		}
+		part_add(sums, &open, &filled, p);
 	}
 	sums->open = open;
 	sums->filled = filled;
@@ -88,15 +95,8 @@ void lsums_add_gained(struct lsums *s, const float *power, const float *gain, do
 	double open = s->open;
 	long filled = s->filled;
 
-	for (long i = 0; i < n; i++) {
-		open += (double)gain[i] * gain[i] * scale * power[i];
-		if (++filled == s->per_part) {
-			s->open = open;
-			lsums_close_part(s);
-			open = 0;
-			filled = 0;
-		}
-	}
+	for (long i = 0; i < n; i++)
+		part_add(s, &open, &filled, (double)gain[i] * gain[i] * scale * power[i]);
 	s->open = open;
 	s->filled = filled;
 }
