@@ -229,8 +229,6 @@ static bool plus_entry(struct mixfs_fs *fs, const struct node *dir, const struct
 	struct node c;
 
 	memset(e, 0, sizeof(*e));
-	e->attr.st_ino = d->ino;
-	e->attr.st_mode = d->type;
 	if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0 ||
 	    child_of(fs, dir, d->name, &c) || node_attr(fs, &c, &e->attr)) {
 		e->attr.st_ino = d->ino;
