@@ -341,8 +341,10 @@ static float gain_slow(struct limiter *lim, long i, int slot, float gt)
 	g = fmin2(1.0f - lim->excess * lim->keep, avg);
 	lim->excess = 1.0f - g;
 	lim->min_gain = fmin2(lim->min_gain, g);
-	/* m_sum is exact: sums of up to n floats in (2^-22, 1] fit a
-	 * double's mantissa, so it is n again once every m is 1 */
+	/* m_sum is exact while every m is over 2^-13 (a reduction under 78
+	 * dB): n <= 2^10 floats of 24 bits from there span under 53 bits, so
+	 * it is n again once every m is 1. Deeper reductions may leave it a
+	 * hair off; the limiter then never rests, which costs time only. */
 	lim->resting = lim->dq_val[lim->dq_head] == 1.0f && lim->m_sum == lim->n;
 	return g;
 }
