@@ -1,8 +1,10 @@
 /*
- * master.c - mastering and export: passes over the temp mix through the
- * gain, the look-ahead limiter and the meter, a search for the gain that
- * lands on the target, and the final pass into the output file. See
- * render_impl.h.
+ * master.c - mastering and export: the loudness a gain would give,
+ * predicted from the temp file's peaks and powers (or, when a prediction
+ * missed, measured by passes through the limiter and the meter), a search
+ * for the gain that lands on the target, and the one pass that limits the
+ * mix into the output file and measures it. See render_impl.h and the
+ * outline at the top of pipeline.c.
  */
 #include <errno.h>
 #include <math.h>
