@@ -106,19 +106,13 @@ struct limiter;
 struct limiter *limiter_new(int rate, double lookahead_ms, double release_ms);
 void limiter_free(struct limiter *lim);
 int limiter_lookahead(const struct limiter *lim);
-/* Push a frame with its true peak (already scaled by any gain) and the
- * ceiling (linear). Returns 1 and the delayed, limited frame in *ol, *or
- * when one leaves, else 0. */
-int limiter_push(struct limiter *lim, float l, float r, float peak, float ceiling,
-		 float *ol, float *orr);
-/* The same without the audio: push a frame's true peak; returns the gain
- * for frame n - limiter_lookahead() once there is one, else -1. */
-float limiter_gain(struct limiter *lim, float peak, float ceiling);
 /* Blocks of frames at once: @lr interleaved left and right, @peak each
- * frame's true peak, all scaled by @g; frames from @in to @n are silence
+ * frame's true peak, all scaled by @g and limited to @ceiling (both
+ * linear); frames from @in to @n are silence
  * (the flush at the end). limiter_run() puts the frames that leave into
- * @y (interleaved) and returns how many; limiter_gains() puts what
- * limiter_gain() would return for each frame into @gains. */
+ * @y (interleaved) and returns how many; limiter_gains() puts into @gains
+ * the gain for each frame pushed's counterpart limiter_lookahead() frames
+ * back, or -1 while there is none yet. */
 long limiter_run(struct limiter *lim, const float *lr, const float *peak, long in, long n, float g,
 		 float ceiling, float *y);
 void limiter_gains(struct limiter *lim, const float *peak, long in, long n, float g, float ceiling,
@@ -142,13 +136,6 @@ struct lsums {
 };
 int lsums_init(struct lsums *s, int rate, int64_t frames);
 void lsums_free(struct lsums *s);
-void lsums_close_part(struct lsums *s);
-static inline void lsums_add(struct lsums *s, double power)
-{
-	s->open += power;
-	if (++s->filled == s->per_part)
-		lsums_close_part(s);
-}
 
 /* The K-weighting filter for stereo frames, with its state. */
 struct kweight {

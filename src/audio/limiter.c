@@ -415,26 +415,6 @@ static inline int push_step(struct limiter *lim, struct lim_regs *q, float l, fl
 	return 1;
 }
 
-float limiter_gain(struct limiter *lim, float peak, float ceiling)
-{
-	struct lim_regs q = regs_load(lim, ceiling);
-	int at;
-	float g = gain_step(lim, &q, peak, &at);
-
-	regs_store(lim, &q);
-	return g;
-}
-
-int limiter_push(struct limiter *lim, float l, float r, float peak, float ceiling,
-		 float *ol, float *orr)
-{
-	struct lim_regs q = regs_load(lim, ceiling);
-	int out = push_step(lim, &q, l, r, peak, ol, orr);
-
-	regs_store(lim, &q);
-	return out;
-}
-
 long limiter_run(struct limiter *lim, const float *lr, const float *peak, long in, long n, float g,
 		 float ceiling, float *restrict y)
 {

@@ -242,19 +242,19 @@ static int predict_pass(struct render *r, double gain, float ceiling, struct pas
 		{ .r = r, .gain = (float)gain, .ceiling = ceiling, .to = r->length },
 	};
 	long per_part = (r->rate + 5) / 10;
-	int64_t mid = r->length / 2 / per_part * per_part;
 	bool split = r->length >= (int64_t)PREDICT_SPLIT_S * r->rate;
 	struct helper *h = NULL;
-	struct lsums all;
 	int rc;
 
 	if (split) {
-		p[0].to = p[1].from = mid;
+		p[0].to = p[1].from = r->length / 2 / per_part * per_part;
 		p[1].warm = (int64_t)PREDICT_WARM_S * r->rate;
 	}
-	rc = lsums_init(&all, r->rate, r->length);
-	for (int k = 0; k < 2 && !rc; k++)
-		rc = lsums_init(&p[k].sums, r->rate, p[k].to - p[k].from);
+	/* the first half's sums are sized for the whole, the second's are
+	 * appended to them */
+	rc = lsums_init(&p[0].sums, r->rate, r->length);
+	if (!rc && split)
+		rc = lsums_init(&p[1].sums, r->rate, p[1].to - p[1].from);
 	if (!rc && split)
 		rc = helper_start(&h);
 	if (!rc) {
@@ -269,15 +269,13 @@ static int predict_pass(struct render *r, double gain, float ceiling, struct pas
 	out->lufs = -INFINITY;
 	out->min_gain = split ? fmin_f(p[0].min_gain, p[1].min_gain) : p[0].min_gain;
 	if (!rc) {
-		for (int k = 0; k < 1 + split; k++)
-			for (size_t i = 0; i < p[k].sums.n && all.n < all.cap; i++)
-				all.part[all.n++] = p[k].sums.part[i];
-		out->lufs = lsums_integrated(&all);
+		for (size_t i = 0; i < p[1].sums.n && p[0].sums.n < p[0].sums.cap; i++)
+			p[0].sums.part[p[0].sums.n++] = p[1].sums.part[i];
+		out->lufs = lsums_integrated(&p[0].sums);
 		rc = r_cancelled(r);
 	}
 	for (int k = 0; k < 2; k++)
 		lsums_free(&p[k].sums);
-	lsums_free(&all);
 	return rc;
 }
 

@@ -54,8 +54,16 @@ static inline kw_v2 kw_stage(const struct kweight *k, int s, kw_v2 *z, kw_v2 x)
 	return y;
 }
 
-/* lsums_add() on a copy of the open part the caller keeps in locals (in
- * registers, not written through memory per frame). */
+static void lsums_close_part(struct lsums *s)
+{
+	if (s->n < s->cap)
+		s->part[s->n++] = s->open;
+	s->open = 0;
+	s->filled = 0;
+}
+
+/* Add a frame's power to the open part, which the caller keeps in locals
+ * (in registers, not written through memory per frame). */
 static inline void part_add(struct lsums *s, double *open, long *filled, double p)
 {
 	*open += p;
@@ -116,13 +124,6 @@ void lsums_free(struct lsums *s)
 	s->part = NULL;
 }
 
-void lsums_close_part(struct lsums *s)
-{
-	if (s->n < s->cap)
-		s->part[s->n++] = s->open;
-	s->open = 0;
-	s->filled = 0;
-}
 
 /* Mean power of the 400 ms block that starts at part @k. */
 static double block_power(const struct lsums *s, size_t k)
